@@ -1,0 +1,37 @@
+"""quizapp: timed online quizzes for university courses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from quizapp.config import settings_from_env
+from quizapp.db import Database
+from quizapp.models import utcnow
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The application factory. `config` overrides settings from the environment."""
+    instance = os.environ.get("QUIZAPP_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=str(Path(instance).resolve()) if instance else None)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(settings_from_env(Path(app.instance_path)))
+    app.config["QUIZAPP_CLOCK"] = utcnow  # replaced by tests; rules never read the clock
+    if config:
+        app.config.update(config)
+
+    database = Database()
+    database.init_app(app)
+
+    from quizapp.web import init_web
+
+    init_web(app)
+
+    from quizapp.cli import register_commands
+
+    register_commands(app)
+    return app

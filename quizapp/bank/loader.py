@@ -1,0 +1,249 @@
+"""Load a question bank folder: YAML → domain objects, every problem with file and line.
+
+The pipeline is load → validate → sync (PrairieLearn's): this module never touches
+the database, and reports every problem of the whole bank in one run, as
+``file:line: field: message``.
+
+A bank file is a YAML mapping with ``questions:`` (a list of questions), ``quiz:``
+(one quiz), or both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from quizapp.domain.layout import SlotPlan
+from quizapp.domain.questions import Question, content_hash, read_question
+from quizapp.domain.quiz import QuizDef, read_quiz
+from quizapp.domain.spec import Path as SpecPath
+from quizapp.domain.spec import Problems, format_path
+
+MAX_FILE_BYTES = 2_000_000
+TOP_LEVEL_KEYS = {"questions", "quiz"}
+
+
+@dataclass(frozen=True, order=True)
+class BankProblem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LoadedQuestion:
+    question: Question
+    spec: dict[str, Any]  # plain data, as stored in a question version
+    hash: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class LoadedQuiz:
+    quiz: QuizDef
+    slots: tuple[SlotPlan, ...]
+    file: str
+    line: int
+
+
+@dataclass
+class Bank:
+    root: Path
+    questions: dict[str, LoadedQuestion] = field(default_factory=dict)
+    quizzes: dict[str, LoadedQuiz] = field(default_factory=dict)
+    problems: list[BankProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def pool(self, tag: str) -> list[str]:
+        return sorted(k for k, q in self.questions.items() if tag in q.question.tags)
+
+
+class _Lines:
+    """Maps a field path inside one YAML document to its 1-based line number."""
+
+    def __init__(self, root: Any, base_line: int = 1):
+        self.lines: dict[SpecPath, int] = {(): base_line}
+        self._walk(root, ())
+
+    def _walk(self, node: Any, path: SpecPath) -> None:
+        if isinstance(node, CommentedMap):
+            for key in node:
+                line = node.lc.key(key)[0] + 1
+                self.lines[path + (str(key),)] = line
+                self._walk(node[key], path + (str(key),))
+        elif isinstance(node, CommentedSeq):
+            for i, item in enumerate(node):
+                self.lines[path + (i,)] = node.lc.item(i)[0] + 1
+                self._walk(item, path + (i,))
+
+    def line_of(self, path: SpecPath) -> int:
+        while path not in self.lines:
+            path = path[:-1]
+        return self.lines[path]
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel's commented containers and timestamps → plain dicts, lists and ISO strings."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, dt.datetime | dt.date):
+        return node.isoformat()
+    return node
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def bank_files(root: Path) -> Iterator[Path]:
+    if root.is_file():
+        yield root
+        return
+    for path in sorted(root.rglob("*")):
+        if path.suffix in {".yaml", ".yml"} and path.is_file() and not path.name.startswith("."):
+            yield path
+
+
+def load_bank(root: Path | str, *, course_zone: str = "Europe/London") -> Bank:
+    """Read every YAML file under `root`; the result lists all problems found."""
+    root = Path(root)
+    bank = Bank(root)
+    if not root.exists():
+        bank.problems.append(BankProblem(str(root), 0, "(path)", "no such file or folder"))
+        return bank
+    base = root if root.is_dir() else root.parent
+    quiz_sources: list[tuple[str, _Lines, QuizDef]] = []
+    for path in bank_files(root):
+        name = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+        document = _read_yaml(path, name, bank)
+        if document is None:
+            continue
+        lines = _Lines(document)
+        problems = Problems()
+        if not isinstance(document, dict):
+            problems.add((), "a bank file must be a mapping with questions: and/or quiz:")
+        else:
+            for key in document:
+                if key not in TOP_LEVEL_KEYS:
+                    problems.add((str(key),), "unknown field (expected questions or quiz)")
+            raw_questions = document.get("questions")
+            if raw_questions is not None and not isinstance(raw_questions, list):
+                problems.add(("questions",), "expected a list of questions")
+            elif raw_questions is not None:
+                for i, raw in enumerate(raw_questions):
+                    _add_question(bank, raw, ("questions", i), problems, name, lines)
+            if "quiz" in document:
+                quiz = read_quiz(to_plain(document["quiz"]), ("quiz",), problems, course_zone)
+                if quiz is not None:
+                    quiz_sources.append((name, lines, quiz))
+        _record(bank, problems, name, lines)
+
+    for name, lines, quiz in quiz_sources:
+        problems = Problems()
+        slots = _plan_slots(bank, quiz, problems)
+        if quiz.key in bank.quizzes:
+            first = bank.quizzes[quiz.key]
+            problems.add(("quiz", "id"), f"duplicate quiz id {quiz.key!r} (also {first.file}:{first.line})")
+        elif not problems:
+            bank.quizzes[quiz.key] = LoadedQuiz(quiz, slots, name, lines.line_of(("quiz",)))
+        _record(bank, problems, name, lines)
+    bank.problems.sort()
+    return bank
+
+
+def _read_yaml(path: Path, name: str, bank: Bank) -> Any:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            bank.problems.append(BankProblem(name, 0, "(file)", "larger than 2 MB"))
+            return None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        bank.problems.append(BankProblem(name, 0, "(file)", "is not UTF-8 text"))
+        return None
+    except OSError as exc:
+        bank.problems.append(BankProblem(name, 0, "(file)", f"cannot be read: {exc.strerror}"))
+        return None
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        bank.problems.append(BankProblem(name, line, "(yaml)", message or "malformed YAML"))
+    except YAMLError as exc:
+        bank.problems.append(BankProblem(name, 0, "(yaml)", str(exc).splitlines()[0]))
+    return None
+
+
+def _add_question(
+    bank: Bank, raw: Any, path: SpecPath, problems: Problems, name: str, lines: _Lines
+) -> None:
+    spec = to_plain(raw)
+    question = read_question(spec, path, problems)
+    if question is None:
+        return
+    if question.key in bank.questions:
+        first = bank.questions[question.key]
+        problems.add(path + ("id",), f"duplicate id {question.key!r} (also {first.file}:{first.line})")
+        return
+    bank.questions[question.key] = LoadedQuestion(
+        question, spec, content_hash(spec), name, lines.line_of(path)
+    )
+
+
+def _plan_slots(bank: Bank, quiz: QuizDef, problems: Problems) -> tuple[SlotPlan, ...]:
+    """Expand `draw: N from pool` into N slots and check every reference."""
+    plans: list[SlotPlan] = []
+    drawn_from: dict[str, int] = {}
+    for spec in quiz.slots:
+        if spec.question is not None:
+            loaded = bank.questions.get(spec.question)
+            if loaded is None:
+                problems.add(spec.path + ("question",), f"no question with id {spec.question!r}")
+                continue
+            marks = spec.marks if spec.marks is not None else loaded.question.marks
+            plans.append(SlotPlan(len(plans) + 1, marks, (spec.question,)))
+            continue
+        assert spec.pool is not None
+        members = bank.pool(spec.pool)
+        drawn_from[spec.pool] = drawn_from.get(spec.pool, 0) + spec.draw
+        if len(members) < drawn_from[spec.pool]:
+            problems.add(
+                spec.path + ("draw",),
+                f"pool {spec.pool!r} has {len(members)} question(s), fewer than the "
+                f"{drawn_from[spec.pool]} drawn from it",
+            )
+            continue
+        marks_set = {bank.questions[k].question.marks for k in members}
+        if spec.marks is None and len(marks_set) > 1:
+            problems.add(spec.path, f"questions in pool {spec.pool!r} differ in marks; set marks:")
+            continue
+        marks = spec.marks if spec.marks is not None else next(iter(marks_set), Fraction(1))
+        for _ in range(spec.draw):
+            plans.append(SlotPlan(len(plans) + 1, marks, tuple(members), spec.pool))
+    return tuple(plans)
+
+
+def _record(bank: Bank, problems: Problems, name: str, lines: _Lines) -> None:
+    for p in problems.items:
+        bank.problems.append(BankProblem(name, lines.line_of(p.path), format_path(p.path), p.message))

@@ -1,0 +1,52 @@
+"""Settings from the environment (QUIZAPP_*), with safe defaults for one machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+def _secret_key(instance: Path) -> str:
+    """QUIZAPP_SECRET_KEY, or a key generated once into instance/ (never committed)."""
+    if key := os.environ.get("QUIZAPP_SECRET_KEY"):
+        return key
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two workers starting at once cannot write two different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def settings_from_env(instance: Path) -> dict[str, Any]:
+    env = os.environ
+    grace = int(env.get("QUIZAPP_GRACE_SECONDS", "10"))
+    # Sessions and CSRF tokens must outlive the longest attempt plus grace, or a page
+    # loaded at minute 0 of an accommodated attempt loses its last saves (DESIGN.md).
+    session_hours = int(env.get("QUIZAPP_SESSION_HOURS", "12"))
+    return {
+        "SECRET_KEY": _secret_key(instance),
+        "QUIZAPP_DATABASE_URL": env.get(
+            "QUIZAPP_DATABASE_URL", f"sqlite:///{instance / 'quizapp.db'}"
+        ),
+        "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
+        "QUIZAPP_GRACE": timedelta(seconds=grace),
+        "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=session_hours),
+        "WTF_CSRF_TIME_LIMIT": session_hours * 3600,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": env.get("QUIZAPP_SECURE_COOKIES", "0") == "1",
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": int(env.get("QUIZAPP_MAX_BODY_BYTES", str(256 * 1024))),
+        "MAX_FORM_MEMORY_SIZE": int(env.get("QUIZAPP_MAX_BODY_BYTES", str(256 * 1024))),
+    }

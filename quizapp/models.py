@@ -1,0 +1,288 @@
+"""SQLAlchemy 2.x typed models: tables and columns only, no rules.
+
+Times are timezone-aware UTC everywhere (UTCDateTime), marks are exact fractions
+stored as text ("7/3"), and unique constraints guard every race the design names.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from quizapp.domain.timing import AttemptState
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite stores no zone; we add it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ExactFraction(TypeDecorator[Fraction]):
+    """A Fraction stored as text, so 1/3 of a mark stays exactly 1/3."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Fraction | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(Fraction(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Fraction | None:
+        return None if value is None else Fraction(value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), Fraction: ExactFraction(), dict[str, Any]: JSON}
+
+
+class Role(enum.StrEnum):
+    STUDENT = "student"
+    STAFF = "staff"
+
+
+class FinishReason(enum.StrEnum):
+    SUBMITTED = "submitted"  # the student pressed submit
+    DEADLINE = "deadline"  # finalised after deadline + grace (lazily or by the sweeper)
+    STAFF = "staff"  # finalised by staff
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as the value text with a CHECK, portable across SQLite and PostgreSQL.
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=20,
+                values_callable=lambda e: [m.value for m in e])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.STUDENT)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Accommodation, stored once per student and applied to every quiz.
+    time_factor: Mapped[Fraction] = mapped_column(default=Fraction(1))
+    extra_minutes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    attempts: Mapped[list[Attempt]] = relationship(back_populates="user")
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role is Role.STAFF
+
+    # The four members Flask-Login expects, without importing Flask into the models.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Question(Base):
+    """A question's stable id and the version new attempts use."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("question_versions.id", use_alter=True)
+    )
+
+
+class QuestionVersion(Base):
+    """An immutable question spec; a changed question becomes a new version."""
+
+    __tablename__ = "question_versions"
+    __table_args__ = (UniqueConstraint("question_key", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_key: Mapped[str] = mapped_column(String(100), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    qtype: Mapped[str] = mapped_column(String(40))
+    spec: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Quiz(Base):
+    __tablename__ = "quizzes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime | None]
+    time_limit_seconds: Mapped[int | None]
+    extend_close_for_accommodation: Mapped[bool] = mapped_column(default=True)
+    max_attempts: Mapped[int] = mapped_column(default=1)
+    grading: Mapped[str] = mapped_column(String(20), default="highest")
+    shuffle_slots: Mapped[bool] = mapped_column(default=False)
+    release: Mapped[dict[str, Any]]
+    timezone: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(500), default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    slots: Mapped[list[QuizSlot]] = relationship(
+        back_populates="quiz", order_by="QuizSlot.number", cascade="all, delete-orphan"
+    )
+
+
+class QuizSlot(Base):
+    """One slot as imported: a fixed question key, or the candidate keys of a pool."""
+
+    __tablename__ = "quiz_slots"
+    __table_args__ = (UniqueConstraint("quiz_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    marks: Mapped[Fraction]
+    pool: Mapped[str | None] = mapped_column(String(100))
+    candidates: Mapped[list[str]] = mapped_column(JSON)
+
+    quiz: Mapped[Quiz] = relationship(back_populates="slots")
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+    __table_args__ = (
+        UniqueConstraint("quiz_id", "user_id", "number"),
+        # At most one attempt in progress per student and quiz: the database, not a
+        # check-then-insert, makes a double click or a second tab start one attempt.
+        Index(
+            "uq_attempts_one_in_progress",
+            "quiz_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("state = 'in_progress'"),
+            postgresql_where=text("state = 'in_progress'"),
+        ),
+        Index("ix_attempts_state_deadline", "state", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    number: Mapped[int]
+    state: Mapped[AttemptState] = mapped_column(_enum(AttemptState, "attempt_state"))
+    seed: Mapped[int]
+    layout: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    started_at: Mapped[datetime]
+    deadline_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    finish_reason: Mapped[FinishReason | None] = mapped_column(_enum(FinishReason, "finish_reason"))
+    score: Mapped[Fraction | None]
+    max_score: Mapped[Fraction]
+    receipt: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship(back_populates="attempts")
+    quiz: Mapped[Quiz] = relationship()
+
+
+class Answer(Base):
+    """The current answer per attempt and slot: the one with the highest client sequence."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
+    slot: Mapped[int]
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    saved_at: Mapped[datetime]
+
+
+class AnswerLog(Base):
+    """Append-only: every accepted save, for disputes and appeals."""
+
+    __tablename__ = "answer_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    slot: Mapped[int]
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime]
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Mark(Base):
+    """A mark for one slot of one attempt. Rows are never changed: history is kept;
+    the newest row per (attempt, slot) is the current mark."""
+
+    __tablename__ = "marks"
+    __table_args__ = (Index("ix_marks_attempt_slot", "attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
+    slot: Mapped[int]
+    version_id: Mapped[int] = mapped_column(ForeignKey("question_versions.id"))
+    fraction: Mapped[Fraction]
+    marks: Mapped[Fraction]
+    status: Mapped[str] = mapped_column(String(20))
+    feedback: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20), default="auto")  # auto, regrade, manual
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,0 +1,342 @@
+"""The attempt lifecycle: start, save, submit, and finalise (by the student, lazily, or by
+the sweeper). Every rule comes from the domain; every race is settled by the database.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from quizapp.domain.layout import LayoutError, SlotPlan, build_layout
+from quizapp.domain.qtypes.base import UNANSWERED, Grade, InvalidSubmission
+from quizapp.domain.questions import canonical_json
+from quizapp.domain.scoring import slot_mark, total
+from quizapp.domain.timing import AttemptState, WindowState, accepts_saves, is_expired
+from quizapp.db import begin_write
+from quizapp.models import Answer, AnswerLog, Attempt, FinishReason, Mark, Quiz, QuizSlot, User
+from quizapp.services.catalog import attempt_questions, current_candidates, student_timing
+from quizapp.services.errors import Conflict, InvalidInput, NotFound
+
+# Sequence numbers are "page base + counter": the base is the server's time in ms when
+# the page was rendered, times this factor, so a page loaded later always wins over an
+# older page, and one page can make a million saves before it could collide.
+SEQ_PAGE_FACTOR = 1_000_000
+
+
+def page_sequence_base(now: datetime) -> int:
+    return int(now.timestamp() * 1000) * SEQ_PAGE_FACTOR
+
+
+def _attempts_used(session: Session, quiz_id: int, user_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Attempt).where(
+            Attempt.quiz_id == quiz_id, Attempt.user_id == user_id
+        )
+    ) or 0
+
+
+def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt | None:
+    return session.scalars(
+        select(Attempt).where(
+            Attempt.quiz_id == quiz_id,
+            Attempt.user_id == user_id,
+            Attempt.state == AttemptState.IN_PROGRESS,
+        )
+    ).first()
+
+
+def start_attempt(session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta) -> Attempt:
+    """Start (or return the already running) attempt. Idempotent under double clicks:
+    the partial unique index allows one in-progress attempt, so a racing second insert
+    fails and returns the first."""
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    existing = in_progress_attempt(session, quiz.id, user.id)
+    if existing is not None:
+        finalize_if_expired(session, existing, now, grace)
+        if existing.state is AttemptState.IN_PROGRESS:
+            return existing
+    timing = student_timing(quiz, user)
+    state = timing.state_at(now)
+    if state is WindowState.UPCOMING:
+        raise Conflict("This quiz has not opened yet.")
+    if state is WindowState.CLOSED:
+        raise Conflict("This quiz has closed.")
+    used = _attempts_used(session, quiz.id, user.id)
+    if used >= quiz.max_attempts:
+        raise Conflict("You have no attempts left for this quiz.")
+
+    slots = session.scalars(
+        select(QuizSlot).where(QuizSlot.quiz_id == quiz.id).order_by(QuizSlot.number)
+    ).all()
+    plans = [SlotPlan(s.number, s.marks, tuple(s.candidates), s.pool) for s in slots]
+    candidates = current_candidates(session, {k for p in plans for k in p.candidates})
+    seed = secrets.randbits(31)
+    try:
+        layout = build_layout(plans, candidates, seed, shuffle_slots=quiz.shuffle_slots)
+    except LayoutError as exc:
+        raise Conflict(f"This quiz cannot be started: {exc}. Please tell the examiner.") from exc
+
+    begin_write(session)
+    attempt = Attempt(
+        quiz_id=quiz.id,
+        user_id=user.id,
+        number=used + 1,
+        state=AttemptState.IN_PROGRESS,
+        seed=seed,
+        layout=[e.to_json() for e in layout],
+        started_at=now,
+        deadline_at=timing.deadline_if_started_at(now),
+        max_score=total(e.marks for e in layout),
+    )
+    session.add(attempt)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        winner = in_progress_attempt(session, quiz.id, user.id)
+        if winner is None:
+            raise Conflict("Could not start the quiz; please try again.") from None
+        return winner
+    return attempt
+
+
+def attempt_for_student(
+    session: Session, attempt_id: int, user: User, now: datetime, grace: timedelta
+) -> Attempt:
+    """A student's own attempt, finalised first if its time is over. Someone else's: 404."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.user_id != user.id:
+        raise NotFound("No such attempt.")
+    finalize_if_expired(session, attempt, now, grace)
+    return attempt
+
+
+def current_answers(session: Session, attempt_id: int) -> dict[int, Answer]:
+    rows = session.scalars(
+        select(Answer)
+        .where(Answer.attempt_id == attempt_id)
+        .execution_options(populate_existing=True)
+    )
+    return {a.slot: a for a in rows}
+
+
+class SaveStatus(enum.StrEnum):
+    SAVED = "saved"  # stored now
+    UNCHANGED = "unchanged"  # the stored answer already had this value (or this very save)
+    STALE = "stale"  # a newer answer (higher sequence) is stored; this one was ignored
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    slot: int
+    status: SaveStatus
+    saved_at: datetime | None  # when the answer now stored was saved
+    seq: int  # the sequence of the answer now stored
+
+
+def _upsert_answer(session: Session, attempt_id: int, slot: int, value: Any, seq: int, now: datetime) -> bool:
+    """One statement, no read: the highest sequence wins, a repeat changes nothing."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Answer).values(attempt_id=attempt_id, slot=slot, value=value, seq=seq, saved_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Answer.attempt_id, Answer.slot],
+        set_={"value": stmt.excluded.value, "seq": stmt.excluded.seq, "saved_at": stmt.excluded.saved_at},
+        where=Answer.seq < stmt.excluded.seq,
+    ).returning(Answer.id)
+    return session.execute(stmt).first() is not None
+
+
+def save_answers(
+    session: Session,
+    attempt: Attempt,
+    submitted: Mapping[int, Sequence[str]],
+    seq: int,
+    now: datetime,
+    grace: timedelta,
+    ip: str = "",
+) -> list[SaveResult]:
+    """Save several slots' answers at once (a form post or one autosave).
+
+    Nothing is written unless every value is acceptable and the attempt still takes
+    saves; the attempt row is locked (FOR SHARE on PostgreSQL, the write lock on SQLite)
+    so a concurrent finalisation either sees these answers or refuses them.
+    """
+    if seq < 0:
+        raise InvalidInput("The sequence number must not be negative.")
+    begin_write(session)
+    locked = session.scalars(
+        select(Attempt)
+        .where(Attempt.id == attempt.id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).one()
+    if locked.state is not AttemptState.IN_PROGRESS:
+        session.rollback()
+        raise Conflict("This attempt has already been submitted; no more answers can be saved.")
+    if not accepts_saves(locked.deadline_at, now, grace):
+        session.rollback()
+        finalize_if_expired(session, locked, now, grace)
+        raise Conflict(
+            "The time for this attempt is over; answers saved before the deadline are kept."
+        )
+    by_slot = {entry.slot: (entry, question) for entry, question in attempt_questions(session, locked)}
+    values: dict[int, Any] = {}
+    for slot, raw in submitted.items():
+        if slot not in by_slot:
+            raise InvalidInput(f"Question {slot} is not part of this attempt.")
+        entry, question = by_slot[slot]
+        try:
+            values[slot] = question.body.accept(entry.variant, raw)
+        except InvalidSubmission as exc:
+            session.rollback()
+            raise InvalidInput(f"Question {slot}: {exc}") from exc
+    stored = current_answers(session, locked.id)
+    results = []
+    for slot, value in values.items():
+        before = stored.get(slot)
+        if before is not None and before.value == value:
+            # A repeat, or a form re-posting an untouched answer: nothing to record.
+            results.append(SaveResult(slot, SaveStatus.UNCHANGED, before.saved_at, before.seq))
+        elif _upsert_answer(session, locked.id, slot, value, seq, now):
+            session.add(
+                AnswerLog(attempt_id=locked.id, slot=slot, value=value, seq=seq, received_at=now, ip=ip[:64])
+            )
+            results.append(SaveResult(slot, SaveStatus.SAVED, now, seq))
+        else:
+            newer = session.scalars(
+                select(Answer)
+                .where(Answer.attempt_id == locked.id, Answer.slot == slot)
+                .execution_options(populate_existing=True)
+            ).one()
+            status = SaveStatus.UNCHANGED if newer.seq == seq else SaveStatus.STALE
+            results.append(SaveResult(slot, status, newer.saved_at, newer.seq))
+    session.commit()
+    return results
+
+
+def submit_attempt(
+    session: Session, attempt: Attempt, now: datetime, grace: timedelta
+) -> bool:
+    """Submit and grade. Returns False when the attempt was already finished (a no-op)."""
+    if finalize_if_expired(session, attempt, now, grace):
+        return False
+    return _finalize(session, attempt, now, FinishReason.SUBMITTED)
+
+
+def finalize_if_expired(session: Session, attempt: Attempt, now: datetime, grace: timedelta) -> bool:
+    """Finalise an attempt whose deadline plus grace has passed. True if it did so now."""
+    if attempt.state is not AttemptState.IN_PROGRESS:
+        return False
+    if not is_expired(attempt.deadline_at, now, grace):
+        return False
+    return _finalize(session, attempt, now, FinishReason.DEADLINE)
+
+
+def _finalize(session: Session, attempt: Attempt, now: datetime, reason: FinishReason) -> bool:
+    """Move an attempt out of IN_PROGRESS exactly once, grade it, and commit.
+
+    The conditional UPDATE is the guard: of two finalisers (a submit and the sweeper,
+    or two sweepers), only the one whose UPDATE changes a row goes on to grade.
+    """
+    state = AttemptState.SUBMITTED if reason is FinishReason.SUBMITTED else AttemptState.TIMED_OUT
+    begin_write(session)
+    # A timed-out attempt ends at its deadline, however late the sweeper notices it.
+    finished_at = now if reason is not FinishReason.DEADLINE else min(now, attempt.deadline_at or now)
+    changed = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
+        .values(state=state, finished_at=finished_at, finish_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        session.rollback()
+        session.refresh(attempt)
+        return False
+    session.refresh(attempt)
+    answers = current_answers(session, attempt.id)
+    scores = []
+    for entry, question in attempt_questions(session, attempt):
+        answer = answers.get(entry.slot)
+        grade = UNANSWERED if answer is None else question.body.grade(entry.variant, answer.value)
+        mark = slot_mark(entry.marks, grade)
+        scores.append(mark)
+        session.add(_mark_row(attempt.id, entry.slot, entry.version_id, grade, mark, now))
+    attempt.score = total(scores)
+    attempt.receipt = receipt_code(attempt, answers)
+    session.commit()
+    return True
+
+
+def _mark_row(attempt_id: int, slot: int, version_id: int, grade: Grade, mark: Fraction, now: datetime) -> Mark:
+    return Mark(
+        attempt_id=attempt_id,
+        slot=slot,
+        version_id=version_id,
+        fraction=grade.fraction,
+        marks=mark,
+        status=grade.status.value,
+        feedback=grade.feedback,
+        source="auto",
+        created_at=now,
+    )
+
+
+def receipt_code(attempt: Attempt, answers: Mapping[int, Answer]) -> str:
+    """A short code from a hash of the final answers: staff can recompute it to verify
+    that what the student was shown at submission is what is stored."""
+    payload = canonical_json(
+        {
+            "attempt": attempt.id,
+            "answers": {str(s): [a.value, a.seq] for s, a in sorted(answers.items())},
+        }
+    )
+    digest = hashlib.sha256(payload.encode()).hexdigest().upper()
+    return f"{digest[:4]}-{digest[4:8]}-{digest[8:12]}"
+
+
+def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: int = 200) -> int:
+    """Finalise every attempt past deadline plus grace. Idempotent and safe to run on
+    several machines at once: each attempt is claimed by a conditional UPDATE."""
+    done = 0
+    while True:
+        ids = session.scalars(
+            select(Attempt.id)
+            .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
+            .order_by(Attempt.deadline_at)
+            .limit(batch)
+        ).all()
+        session.rollback()
+        if not ids:
+            return done
+        progressed = False
+        for attempt_id in ids:
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is not None and finalize_if_expired(session, attempt, now, grace):
+                done += 1
+                progressed = True
+        if not progressed and len(ids) < batch:
+            return done
+
+
+def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime) -> bool:
+    """The page's countdown reached zero and its last answers are in: finish now rather
+    than waiting out the grace period, so the student sees the outcome at once."""
+    if attempt.state is not AttemptState.IN_PROGRESS or attempt.deadline_at is None:
+        return False
+    if now < attempt.deadline_at:
+        return False
+    return _finalize(session, attempt, now, FinishReason.DEADLINE)

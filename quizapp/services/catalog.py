@@ -1,0 +1,81 @@
+"""Loading question versions and a quiz's timing for one student (shared by services)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import lru_cache
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from quizapp.domain.layout import Candidate, LayoutEntry
+from quizapp.domain.questions import Question, canonical_json, question_from_spec
+from quizapp.domain.release import ReleasePolicy
+from quizapp.domain.timing import Accommodation, StudentTiming, Window, timing_for
+from quizapp.models import Attempt, QuestionVersion, Quiz, User
+from quizapp.models import Question as QuestionRow
+
+
+@lru_cache(maxsize=2048)
+def _question_from_json(spec_json: str) -> Question:
+    return question_from_spec(json.loads(spec_json))
+
+
+def question_of(version: QuestionVersion) -> Question:
+    """The domain question of an immutable version (cached: versions never change)."""
+    return _question_from_json(canonical_json(version.spec))
+
+
+def versions_by_id(session: Session, ids: Iterable[int]) -> dict[int, QuestionVersion]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.scalars(select(QuestionVersion).where(QuestionVersion.id.in_(wanted)))
+    return {v.id: v for v in rows}
+
+
+def current_candidates(session: Session, keys: Iterable[str]) -> dict[str, Candidate]:
+    """The version new attempts use for each question key."""
+    rows = session.execute(
+        select(QuestionRow.key, QuestionVersion)
+        .join(QuestionVersion, QuestionVersion.id == QuestionRow.current_version_id)
+        .where(QuestionRow.key.in_(set(keys)))
+    )
+    return {key: Candidate(version.id, question_of(version)) for key, version in rows}
+
+
+def quiz_window(quiz: Quiz) -> Window:
+    limit = quiz.time_limit_seconds
+    return Window(
+        opens_at=quiz.opens_at,
+        closes_at=quiz.closes_at,
+        time_limit=timedelta(seconds=limit) if limit is not None else None,
+        extend_close_for_accommodation=quiz.extend_close_for_accommodation,
+    )
+
+
+def accommodation_of(user: User) -> Accommodation:
+    return Accommodation(time_factor=user.time_factor, extra_minutes=user.extra_minutes)
+
+
+def student_timing(quiz: Quiz, user: User) -> StudentTiming:
+    return timing_for(quiz_window(quiz), accommodation_of(user))
+
+
+def release_policy(quiz: Quiz) -> ReleasePolicy:
+    return ReleasePolicy.from_json(quiz.release)
+
+
+def layout_of(attempt: Attempt) -> list[LayoutEntry]:
+    return [LayoutEntry.from_json(e) for e in attempt.layout]
+
+
+def attempt_questions(
+    session: Session, attempt: Attempt
+) -> list[tuple[LayoutEntry, Question]]:
+    """Each slot of an attempt with the exact question version it was started with."""
+    layout = layout_of(attempt)
+    versions = versions_by_id(session, (e.version_id for e in layout))
+    return [(e, question_of(versions[e.version_id])) for e in layout]
+

@@ -1,0 +1,31 @@
+"""Errors a service raises for the web layer to turn into a message and a status code."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """Also used for another student's attempt: its existence is not confirmed."""
+
+    status = 404
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class Conflict(ServiceError):
+    """The request is well formed but the state forbids it (window closed, time over)."""
+
+    status = 409
+
+
+class InvalidInput(ServiceError):
+    status = 400

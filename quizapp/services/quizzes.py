@@ -1,0 +1,70 @@
+"""What a student sees of the quizzes: cards for the dashboard and the start page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from quizapp.domain.timing import AttemptState, StudentTiming, WindowState
+from quizapp.models import Attempt, Quiz, User
+from quizapp.services.attempts import finalize_if_expired
+from quizapp.services.catalog import release_policy, student_timing
+from quizapp.services.errors import NotFound
+
+
+@dataclass(frozen=True)
+class QuizCard:
+    quiz: Quiz
+    timing: StudentTiming
+    state: WindowState
+    attempts: list[Attempt]
+    in_progress: Attempt | None
+    attempts_left: int
+    marks_released: bool
+
+    @property
+    def can_start(self) -> bool:
+        return self.state is WindowState.OPEN and self.in_progress is None and self.attempts_left > 0
+
+
+def quiz_card(session: Session, quiz: Quiz, user: User, now: datetime, grace: timedelta) -> QuizCard:
+    attempts = list(
+        session.scalars(
+            select(Attempt)
+            .where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id)
+            .order_by(Attempt.number)
+        )
+    )
+    for attempt in attempts:
+        finalize_if_expired(session, attempt, now, grace)
+    timing = student_timing(quiz, user)
+    in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)
+    return QuizCard(
+        quiz=quiz,
+        timing=timing,
+        state=timing.state_at(now),
+        attempts=attempts,
+        in_progress=in_progress,
+        attempts_left=max(0, quiz.max_attempts - len(attempts)),
+        marks_released=release_policy(quiz).marks.is_released(now, timing.closes_at),
+    )
+
+
+def dashboard(session: Session, user: User, now: datetime, grace: timedelta) -> dict[WindowState, list[QuizCard]]:
+    """Quizzes grouped into open, upcoming and closed, soonest first."""
+    groups: dict[WindowState, list[QuizCard]] = {s: [] for s in WindowState}
+    for quiz in session.scalars(select(Quiz).order_by(Quiz.opens_at, Quiz.title)):
+        card = quiz_card(session, quiz, user, now, grace)
+        groups[card.state].append(card)
+    groups[WindowState.CLOSED].reverse()
+    return groups
+
+
+def quiz_for_student(session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta) -> QuizCard:
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    return quiz_card(session, quiz, user, now, grace)

@@ -1,0 +1,56 @@
+"""Logging in and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from quizapp.services.users import authenticate
+from quizapp.web import db_session
+from quizapp.web.forms import ConfirmForm, LoginForm
+from quizapp.web.security import public, student_required
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths: never an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("student.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(db_session(), form.username.data or "", form.password.data or "")
+        if user is not None:
+            # A fresh session at login: nothing planted before login survives it.
+            session.clear()
+            session.permanent = True
+            login_user(user)
+            default = url_for("staff.index") if user.is_staff else url_for("student.dashboard")
+            return redirect(_safe_next(request.args.get("next")) or default)
+        flash("The username or password is incorrect.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@student_required
+def logout() -> Response:
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        logout_user()
+        session.clear()
+        flash("You have logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,82 @@
+"""Login manager, CSRF, response headers, and the access policy used by every view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, abort, request
+from flask_login import LoginManager, current_user, login_required
+from flask_wtf.csrf import CSRFProtect
+
+from quizapp.models import User
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Content-Security-Policy: no inline script anywhere; everything from our own origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        from quizapp.web import db_session
+
+        try:
+            user = db_session().get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint and not request.endpoint.startswith("static"):
+            # Pages hold personal data and live answers: never from a cache or back button.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def student_required(view: F) -> F:
+    """Logged in; any role (staff may look at the student side too). Which attempt a
+    user may touch is decided by the services (someone else's attempt: 404)."""
+    wrapped = login_required(view)
+    wrapped.access = "user"  # type: ignore[attr-defined]
+    return wrapped  # type: ignore[return-value]
+
+
+def staff_required(view: F) -> F:
+    """Logged in as staff; a student gets 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    wrapper.access = "staff"  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def public(view: F) -> F:
+    """Reachable without logging in (login page, health check)."""
+    view.access = "public"  # type: ignore[attr-defined]
+    return view

@@ -1,0 +1,198 @@
+"""The student's side: dashboard, start page, attempt page, submit, result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from quizapp.domain.timing import AttemptState
+from quizapp.models import Attempt
+from quizapp.services import attempts as attempt_service
+from quizapp.services.catalog import attempt_questions, release_policy, student_timing
+from quizapp.services.quizzes import dashboard as dashboard_service
+from quizapp.services.quizzes import quiz_for_student
+from quizapp.web import course_zone, db_session, grace, now
+from quizapp.web.forms import AnswersForm, ConfirmForm
+from quizapp.web.security import student_required
+
+bp = Blueprint("student", __name__)
+
+
+@bp.route("/")
+@student_required
+def dashboard() -> str:
+    groups = dashboard_service(db_session(), current_user, now(), grace())
+    return render_template("student/dashboard.html", groups=groups, now=now())
+
+
+@bp.route("/quiz/<int:quiz_id>")
+@student_required
+def start_page(quiz_id: int) -> str | Response:
+    card = quiz_for_student(db_session(), quiz_id, current_user, now(), grace())
+    if card.in_progress is not None:
+        return redirect(url_for("student.attempt_page", attempt_id=card.in_progress.id))
+    moment = now()
+    deadline = card.timing.deadline_if_started_at(moment)
+    return render_template(
+        "student/start.html",
+        card=card,
+        now=moment,
+        deadline=deadline,
+        available=(deadline - moment).total_seconds() if deadline else None,
+        cut_by_close=card.timing.is_cut_by_close(moment),
+        form=ConfirmForm(),
+    )
+
+
+@bp.route("/quiz/<int:quiz_id>/start", methods=["POST"])
+@student_required
+def start(quiz_id: int) -> Response:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    attempt = attempt_service.start_attempt(db_session(), quiz_id, current_user, now(), grace())
+    return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
+
+
+def _own_attempt(attempt_id: int) -> Attempt:
+    return attempt_service.attempt_for_student(db_session(), attempt_id, current_user, now(), grace())
+
+
+def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
+    session = db_session()
+    answers = attempt_service.current_answers(session, attempt.id)
+    items = []
+    for number, (entry, question) in enumerate(attempt_questions(session, attempt), start=1):
+        answer = answers.get(entry.slot)
+        value = answer.value if answer else None
+        items.append(
+            {
+                "number": number,
+                "slot": entry.slot,
+                "marks": entry.marks,
+                "stem_html": question.stem_html(entry.variant),
+                "view": question.body.view(entry.variant),
+                "values": question.body.form_values(entry.variant, value) if value is not None else [],
+                "saved_at": answer.saved_at if answer and value is not None else None,
+            }
+        )
+    return items
+
+
+@bp.route("/attempt/<int:attempt_id>")
+@student_required
+def attempt_page(attempt_id: int) -> str | Response:
+    attempt = _own_attempt(attempt_id)
+    if attempt.state is not AttemptState.IN_PROGRESS:
+        return redirect(url_for("student.result", attempt_id=attempt.id))
+    moment = now()
+    form = AnswersForm(seq=str(attempt_service.page_sequence_base(moment)))
+    return render_template(
+        "student/attempt.html",
+        attempt=attempt,
+        quiz=attempt.quiz,
+        questions=_questions_for_page(attempt),
+        form=form,
+        now=moment,
+    )
+
+
+def _submitted_answers(attempt: Attempt) -> dict[int, Sequence[str]]:
+    """Form fields slot-N for every slot the page showed (present-N marks it shown, so an
+    untouched checkbox group still counts as "cleared")."""
+    slots = {int(entry["slot"]) for entry in attempt.layout}
+    submitted = {}
+    for slot in slots:
+        if f"present-{slot}" in request.form:
+            submitted[slot] = request.form.getlist(f"slot-{slot}")
+    return submitted
+
+
+@bp.route("/attempt/<int:attempt_id>", methods=["POST"])
+@student_required
+def save(attempt_id: int) -> Response:
+    form = AnswersForm()
+    if not form.validate_on_submit():
+        abort(400)
+    attempt = _own_attempt(attempt_id)
+    if attempt.state is not AttemptState.IN_PROGRESS:
+        flash("This attempt has already finished.", "info")
+        return redirect(url_for("student.result", attempt_id=attempt.id))
+    try:
+        seq = int(form.seq.data or "")
+    except ValueError:
+        abort(400)
+    session = db_session()
+    moment = now()
+    results = attempt_service.save_answers(
+        session, attempt, _submitted_answers(attempt), seq, moment, grace(), request.remote_addr or ""
+    )
+    stale = [r.slot for r in results if r.status is attempt_service.SaveStatus.STALE]
+    action = request.form.get("action", "save")
+    if action == "time-up":
+        attempt_service.finish_if_deadline_reached(session, attempt, moment)
+        if attempt.state is not AttemptState.IN_PROGRESS:
+            return redirect(url_for("student.result", attempt_id=attempt.id))
+    if stale:
+        flash("Some answers were changed in another window since this page loaded; "
+              "the newer answers are shown.", "warning")
+    else:
+        flash(f"Answers saved at {moment.astimezone(course_zone()):%H:%M:%S}.", "success")
+    if action == "submit":
+        return redirect(url_for("student.confirm_submit", attempt_id=attempt.id))
+    return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
+
+
+@bp.route("/attempt/<int:attempt_id>/submit")
+@student_required
+def confirm_submit(attempt_id: int) -> str | Response:
+    attempt = _own_attempt(attempt_id)
+    if attempt.state is not AttemptState.IN_PROGRESS:
+        return redirect(url_for("student.result", attempt_id=attempt.id))
+    questions = _questions_for_page(attempt)
+    unanswered = [q["number"] for q in questions if not q["values"]]
+    return render_template(
+        "student/confirm_submit.html",
+        attempt=attempt,
+        quiz=attempt.quiz,
+        total=len(questions),
+        unanswered=unanswered,
+        form=ConfirmForm(),
+        now=now(),
+    )
+
+
+@bp.route("/attempt/<int:attempt_id>/submit", methods=["POST"])
+@student_required
+def submit(attempt_id: int) -> Response:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    attempt = _own_attempt(attempt_id)
+    if attempt_service.submit_attempt(db_session(), attempt, now(), grace()):
+        flash("Your answers have been submitted.", "success")
+    else:
+        flash("This attempt was already finished; nothing was changed.", "info")
+    return redirect(url_for("student.result", attempt_id=attempt.id))
+
+
+@bp.route("/attempt/<int:attempt_id>/result")
+@student_required
+def result(attempt_id: int) -> str | Response:
+    attempt = _own_attempt(attempt_id)
+    if attempt.state is AttemptState.IN_PROGRESS:
+        return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
+    timing = student_timing(attempt.quiz, current_user)
+    released = release_policy(attempt.quiz).marks.is_released(now(), timing.closes_at)
+    return render_template(
+        "student/result.html",
+        attempt=attempt,
+        quiz=attempt.quiz,
+        marks_released=released,
+        release=release_policy(attempt.quiz),
+        closes_at=timing.closes_at,
+    )

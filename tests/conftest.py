@@ -1,0 +1,156 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when
+QUIZAPP_TEST_DATABASE_URL is set), an injected clock, the app, and helpers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from quizapp import create_app
+from quizapp.bank.loader import load_bank
+from quizapp.cli import migrate
+from quizapp.models import Base, Role
+from quizapp.services.bank_import import import_bank
+from quizapp.services.users import create_user
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_BANK = ROOT / "question_bank"
+# The sample quiz opens 2027-01-18 10:00 Europe/London (GMT) for 24 hours.
+QUIZ1_OPENS = datetime(2027, 1, 18, 10, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery staple"
+
+
+class FakeClock:
+    """The server's clock, set by tests: before the window, mid-attempt, past the deadline."""
+
+    def __init__(self, start: datetime):
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.current += timedelta(**kwargs)
+        return self.current
+
+
+def _reset_schema(url: str) -> None:
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("QUIZAPP_TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    _reset_schema(url)
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _instance_path(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["QUIZAPP_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(QUIZ1_OPENS + timedelta(hours=1))
+
+
+@pytest.fixture
+def app(database_url: str, clock: FakeClock) -> Iterator:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "QUIZAPP_DATABASE_URL": database_url,
+            "QUIZAPP_CLOCK": clock,
+        }
+    )
+    yield app
+    database = app.extensions["quizapp_db"]
+    database.remove()
+    _empty_all_tables(database.engine)
+    database.engine.dispose()
+
+
+def _empty_all_tables(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            conn.execute(text("UPDATE questions SET current_version_id = NULL"))
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def session(app) -> Iterator[Session]:  # type: ignore[no-untyped-def]
+    with app.extensions["quizapp_db"].new_session() as session:
+        yield session
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def sample_bank(session: Session):  # type: ignore[no-untyped-def]
+    bank = load_bank(SAMPLE_BANK)
+    assert bank.ok, bank.problems
+    import_bank(session, bank)
+    return bank
+
+
+@pytest.fixture
+def users(session: Session) -> dict[str, int]:
+    created = {
+        "alice": create_user(session, "alice", PASSWORD, name="Alice Adeyemi"),
+        "bob": create_user(session, "bob", PASSWORD, name="Bob Björk"),
+        "carol": create_user(session, "carol", PASSWORD, name="=HYPERLINK(\"x\")"),
+        "staff": create_user(session, "staff", PASSWORD, name="Sam Staff", role=Role.STAFF),
+    }
+    return {name: user.id for name, user in created.items()}
+
+
+class Auth:
+    def __init__(self, client):  # type: ignore[no-untyped-def]
+        self.client = client
+
+    def csrf(self, path: str = "/login") -> str:
+        import re
+
+        page = self.client.get(path).get_data(as_text=True)
+        match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+            r'value="([^"]+)"[^>]*name="csrf_token"', page
+        )
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(self, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+        token = self.csrf("/login")
+        return self.client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+
+
+@pytest.fixture
+def auth(client) -> Auth:  # type: ignore[no-untyped-def]
+    return Auth(client)
