@@ -1,12 +1,12 @@
 """Command line: `quizapp …` (or `flask --app quizapp …`).
 
-    quizapp init-db                      migrate the database to the newest schema
-    quizapp bank validate PATH           check a bank; print file:line: field: message
-    quizapp bank import PATH             validate, then import all or nothing
-    quizapp users create USERNAME        create a user (prompts for the password)
-    quizapp attempts finalize-expired    finalise attempts past deadline + grace (cron)
-    quizapp export scores QUIZ_KEY       scores CSV to stdout
-    quizapp demo                         migrate, import question_bank/, demo accounts
+quizapp init-db                      migrate the database to the newest schema
+quizapp bank validate PATH           check a bank; print file:line: field: message
+quizapp bank import PATH             validate, then import all or nothing
+quizapp users create USERNAME        create a user (prompts for the password)
+quizapp attempts finalize-expired    finalise attempts past deadline + grace (cron)
+quizapp export scores QUIZ_KEY       scores CSV to stdout
+quizapp demo                         migrate, import question_bank/, demo accounts
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def bank_validate(path: str) -> None:
     if not bank.ok:
         click.echo(f"{len(bank.problems)} problem(s) in {path}", err=True)
         sys.exit(1)
-    click.echo(f"{path}: {len(bank.questions)} questions and {len(bank.quizzes)} quizzes, no problems.")
+    click.echo(
+        f"{path}: {len(bank.questions)} questions and {len(bank.quizzes)} quizzes, no problems."
+    )
 
 
 @bank_group.command("import")
@@ -98,8 +100,14 @@ users_group = click.Group("users", help="Accounts.")
 def users_create(username: str, name: str, email: str, staff: bool, password: str) -> None:
     """Create a user."""
     try:
-        create_user(db_session(), username, password, name=name, email=email,
-                    role=Role.STAFF if staff else Role.STUDENT)
+        create_user(
+            db_session(),
+            username,
+            password,
+            name=name,
+            email=email,
+            role=Role.STAFF if staff else Role.STUDENT,
+        )
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created {'staff' if staff else 'student'} user {username}.")
@@ -167,12 +175,13 @@ def demo(bank_path: str | None) -> None:
         quiz.opens_at = moment - timedelta(hours=1)
         quiz.closes_at = moment + timedelta(hours=23)
     session.commit()
-    create_user(session, "staff", DEMO_PASSWORD, name="Dr Sam Staff", role=Role.STAFF,
-                update_existing=True)
+    create_user(
+        session, "staff", DEMO_PASSWORD, name="Dr Sam Staff", role=Role.STAFF, update_existing=True
+    )
     for username, name in DEMO_STUDENTS:
         create_user(session, username, DEMO_PASSWORD, name=name, update_existing=True)
     click.echo("")
-    click.echo("Demo accounts (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     click.echo("  staff   staff (examiner)")
     for username, name in DEMO_STUDENTS:
         click.echo(f"  student {username:<8} {name}")

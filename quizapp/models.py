@@ -94,8 +94,14 @@ class FinishReason(enum.StrEnum):
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as the value text with a CHECK, portable across SQLite and PostgreSQL.
-    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=20,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 class User(Base):
@@ -143,9 +149,7 @@ class Question(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)
-    current_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("question_versions.id", use_alter=True)
-    )
+    current_version_id: Mapped[int | None] = mapped_column(ForeignKey("question_versions.id"))
 
 
 class QuestionVersion(Base):
@@ -260,7 +264,9 @@ class AnswerLog(Base):
     __tablename__ = "answer_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("attempts.id", ondelete="CASCADE"), index=True
+    )
     slot: Mapped[int]
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
     seq: Mapped[int] = mapped_column(BigInteger)

@@ -93,6 +93,8 @@ def _empty_all_tables(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            # A test that leaves a transaction open fails loudly instead of hanging CI.
+            conn.execute(text("SET LOCAL lock_timeout = '15s'"))
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             conn.execute(text("UPDATE questions SET current_version_id = NULL"))
@@ -124,7 +126,7 @@ def users(session: Session) -> dict[str, int]:
     created = {
         "alice": create_user(session, "alice", PASSWORD, name="Alice Adeyemi"),
         "bob": create_user(session, "bob", PASSWORD, name="Bob Björk"),
-        "carol": create_user(session, "carol", PASSWORD, name="=HYPERLINK(\"x\")"),
+        "carol": create_user(session, "carol", PASSWORD, name='=HYPERLINK("x")'),
         "staff": create_user(session, "staff", PASSWORD, name="Sam Staff", role=Role.STAFF),
     }
     return {name: user.id for name, user in created.items()}

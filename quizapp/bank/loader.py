@@ -163,7 +163,9 @@ def load_bank(root: Path | str, *, course_zone: str = "Europe/London") -> Bank:
         slots = _plan_slots(bank, quiz, problems)
         if quiz.key in bank.quizzes:
             first = bank.quizzes[quiz.key]
-            problems.add(("quiz", "id"), f"duplicate quiz id {quiz.key!r} (also {first.file}:{first.line})")
+            problems.add(
+                ("quiz", "id"), f"duplicate quiz id {quiz.key!r} (also {first.file}:{first.line})"
+            )
         elif not problems:
             bank.quizzes[quiz.key] = LoadedQuiz(quiz, slots, name, lines.line_of(("quiz",)))
         _record(bank, problems, name, lines)
@@ -187,6 +189,10 @@ def _read_yaml(path: Path, name: str, bank: Bank) -> Any:
         return _yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        last_line = len(text.rstrip().splitlines()) - 1
+        if exc.context_mark is not None and mark is not None and mark.line > last_line:
+            # Parsing gave up at the end of the file: where the construct began helps more.
+            mark = exc.context_mark
         line = mark.line + 1 if mark is not None else 0
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         bank.problems.append(BankProblem(name, line, "(yaml)", message or "malformed YAML"))
@@ -204,7 +210,9 @@ def _add_question(
         return
     if question.key in bank.questions:
         first = bank.questions[question.key]
-        problems.add(path + ("id",), f"duplicate id {question.key!r} (also {first.file}:{first.line})")
+        problems.add(
+            path + ("id",), f"duplicate id {question.key!r} (also {first.file}:{first.line})"
+        )
         return
     bank.questions[question.key] = LoadedQuestion(
         question, spec, content_hash(spec), name, lines.line_of(path)
@@ -246,4 +254,6 @@ def _plan_slots(bank: Bank, quiz: QuizDef, problems: Problems) -> tuple[SlotPlan
 
 def _record(bank: Bank, problems: Problems, name: str, lines: _Lines) -> None:
     for p in problems.items:
-        bank.problems.append(BankProblem(name, lines.line_of(p.path), format_path(p.path), p.message))
+        bank.problems.append(
+            BankProblem(name, lines.line_of(p.path), format_path(p.path), p.message)
+        )

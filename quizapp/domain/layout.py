@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from quizapp.domain.questions import Question
 from quizapp.domain.qtypes.base import Variant
+from quizapp.domain.questions import Question
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class Question:
 def read_question(data: Any, path: Path = (), problems: Problems | None = None) -> Question | None:
     """Read one question mapping; record problems; None when it cannot be used at all."""
     spec = SpecReader(data, path, problems)
+    before = len(spec.problems.items)
     key = spec.text("id")
     if key and not QUESTION_ID.match(key):
         spec.problem(
@@ -54,7 +55,9 @@ def read_question(data: Any, path: Path = (), problems: Problems | None = None) 
     type_name = spec.text("type")
     qtype = QUESTION_TYPES.get(type_name)
     if type_name and qtype is None:
-        spec.problem("type", f"unknown type {type_name!r}; known: {', '.join(sorted(QUESTION_TYPES))}")
+        spec.problem(
+            "type", f"unknown type {type_name!r}; known: {', '.join(sorted(QUESTION_TYPES))}"
+        )
     stem = spec.text("stem")
     title = spec.text("title", required=False, default=key)
     marks = spec.exact("marks", required=False, default=Fraction(1), positive=True)
@@ -62,7 +65,6 @@ def read_question(data: Any, path: Path = (), problems: Problems | None = None) 
     feedback = spec.text("feedback", required=False)
     if qtype is None:
         return None
-    before = len(spec.problems.items)
     body = qtype.read(spec)
     spec.reject_unknown()
     if len(spec.problems.items) > before or not key or not stem:

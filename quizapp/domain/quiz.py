@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,12 +59,14 @@ def parse_local_time(value: Any, zone: ZoneInfo) -> datetime:
     else:
         raise ValueError(f"expected a date and time, got {type(value).__name__}")
     if moment.tzinfo is not None:
-        return moment
+        return moment.astimezone(UTC)
     local = moment.replace(tzinfo=zone)
-    roundtrip = local.astimezone(ZoneInfo("UTC")).astimezone(zone)
+    roundtrip = local.astimezone(UTC).astimezone(zone)
     if roundtrip.replace(tzinfo=None) != moment:
         raise ValueError(f"{moment:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks change)")
-    return local
+    # UTC at once: Python adds a timedelta to a zoned datetime in wall-clock time, so
+    # "opens + 24h" across a clock change would otherwise be 23 or 25 real hours.
+    return local.astimezone(UTC)
 
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
@@ -87,11 +89,15 @@ def parse_minutes(value: Any) -> timedelta:
     raise ValueError(f"expected minutes (60) or a duration such as 1h30m, got {value!r}")
 
 
-def read_release_rule(spec: SpecReader, key: str, zone: ZoneInfo, default: ReleaseRule) -> ReleaseRule:
+def read_release_rule(
+    spec: SpecReader, key: str, zone: ZoneInfo, default: ReleaseRule
+) -> ReleaseRule:
     if not spec.has(key):
         return default
     value = spec.raw(key)
-    if isinstance(value, str) and value in {w.value for w in ReleaseWhen if w is not ReleaseWhen.AT}:
+    if isinstance(value, str) and value in {
+        w.value for w in ReleaseWhen if w is not ReleaseWhen.AT
+    }:
         return ReleaseRule(ReleaseWhen(value))
     try:
         return ReleaseRule(ReleaseWhen.AT, parse_local_time(value, zone))

@@ -34,7 +34,7 @@ class ReleaseRule:
     @classmethod
     def from_json(cls, data: dict[str, str | None]) -> ReleaseRule:
         at = data.get("at")
-        return cls(ReleaseWhen(data["when"]), datetime.fromisoformat(at) if at else None)
+        return cls(ReleaseWhen(str(data["when"])), datetime.fromisoformat(at) if at else None)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,16 @@ _ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title", "width", "height"},
     "math": {"display", "xmlns", "alttext"},
-    "mo": {"stretchy", "fence", "form", "lspace", "rspace", "separator", "largeop", "movablelimits"},
+    "mo": {
+        "stretchy",
+        "fence",
+        "form",
+        "lspace",
+        "rspace",
+        "separator",
+        "largeop",
+        "movablelimits",
+    },
     "mi": {"mathvariant"},
     "mn": {"mathvariant"},
     "mstyle": {"displaystyle", "scriptlevel", "mathvariant"},
@@ -79,7 +88,7 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
         lexer = None
     if lexer is None:
         return ""  # markdown-it falls back to plain escaped code
-    return highlight(code, lexer, HtmlFormatter(nowrap=True, classprefix="hl-"))
+    return str(highlight(code, lexer, HtmlFormatter(nowrap=True, classprefix="hl-")))
 
 
 def _build_parser() -> MarkdownIt:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from fractions import Fraction
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from quizapp.domain.qtypes.base import Grade
 

@@ -18,12 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quizapp.db import begin_write
 from quizapp.domain.layout import LayoutError, SlotPlan, build_layout
 from quizapp.domain.qtypes.base import UNANSWERED, Grade, InvalidSubmission
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import slot_mark, total
 from quizapp.domain.timing import AttemptState, WindowState, accepts_saves, is_expired
-from quizapp.db import begin_write
 from quizapp.models import Answer, AnswerLog, Attempt, FinishReason, Mark, Quiz, QuizSlot, User
 from quizapp.services.catalog import attempt_questions, current_candidates, student_timing
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
@@ -39,11 +39,14 @@ def page_sequence_base(now: datetime) -> int:
 
 
 def _attempts_used(session: Session, quiz_id: int, user_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Attempt).where(
-            Attempt.quiz_id == quiz_id, Attempt.user_id == user_id
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Attempt)
+            .where(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id)
         )
-    ) or 0
+        or 0
+    )
 
 
 def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt | None:
@@ -56,7 +59,9 @@ def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt
     ).first()
 
 
-def start_attempt(session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta) -> Attempt:
+def start_attempt(
+    session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta
+) -> Attempt:
     """Start (or return the already running) attempt. Idempotent under double clicks:
     the partial unique index allows one in-progress attempt, so a racing second insert
     fails and returns the first."""
@@ -147,14 +152,22 @@ class SaveResult:
     seq: int  # the sequence of the answer now stored
 
 
-def _upsert_answer(session: Session, attempt_id: int, slot: int, value: Any, seq: int, now: datetime) -> bool:
+def _upsert_answer(
+    session: Session, attempt_id: int, slot: int, value: Any, seq: int, now: datetime
+) -> bool:
     """One statement, no read: the highest sequence wins, a repeat changes nothing."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Answer).values(attempt_id=attempt_id, slot=slot, value=value, seq=seq, saved_at=now)
+    stmt = insert(Answer).values(
+        attempt_id=attempt_id, slot=slot, value=value, seq=seq, saved_at=now
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[Answer.attempt_id, Answer.slot],
-        set_={"value": stmt.excluded.value, "seq": stmt.excluded.seq, "saved_at": stmt.excluded.saved_at},
+        set_={
+            "value": stmt.excluded.value,
+            "seq": stmt.excluded.seq,
+            "saved_at": stmt.excluded.saved_at,
+        },
         where=Answer.seq < stmt.excluded.seq,
     ).returning(Answer.id)
     return session.execute(stmt).first() is not None
@@ -193,7 +206,9 @@ def save_answers(
         raise Conflict(
             "The time for this attempt is over; answers saved before the deadline are kept."
         )
-    by_slot = {entry.slot: (entry, question) for entry, question in attempt_questions(session, locked)}
+    by_slot = {
+        entry.slot: (entry, question) for entry, question in attempt_questions(session, locked)
+    }
     values: dict[int, Any] = {}
     for slot, raw in submitted.items():
         if slot not in by_slot:
@@ -213,7 +228,14 @@ def save_answers(
             results.append(SaveResult(slot, SaveStatus.UNCHANGED, before.saved_at, before.seq))
         elif _upsert_answer(session, locked.id, slot, value, seq, now):
             session.add(
-                AnswerLog(attempt_id=locked.id, slot=slot, value=value, seq=seq, received_at=now, ip=ip[:64])
+                AnswerLog(
+                    attempt_id=locked.id,
+                    slot=slot,
+                    value=value,
+                    seq=seq,
+                    received_at=now,
+                    ip=ip[:64],
+                )
             )
             results.append(SaveResult(slot, SaveStatus.SAVED, now, seq))
         else:
@@ -228,16 +250,16 @@ def save_answers(
     return results
 
 
-def submit_attempt(
-    session: Session, attempt: Attempt, now: datetime, grace: timedelta
-) -> bool:
+def submit_attempt(session: Session, attempt: Attempt, now: datetime, grace: timedelta) -> bool:
     """Submit and grade. Returns False when the attempt was already finished (a no-op)."""
     if finalize_if_expired(session, attempt, now, grace):
         return False
     return _finalize(session, attempt, now, FinishReason.SUBMITTED)
 
 
-def finalize_if_expired(session: Session, attempt: Attempt, now: datetime, grace: timedelta) -> bool:
+def finalize_if_expired(
+    session: Session, attempt: Attempt, now: datetime, grace: timedelta
+) -> bool:
     """Finalise an attempt whose deadline plus grace has passed. True if it did so now."""
     if attempt.state is not AttemptState.IN_PROGRESS:
         return False
@@ -255,7 +277,9 @@ def _finalize(session: Session, attempt: Attempt, now: datetime, reason: FinishR
     state = AttemptState.SUBMITTED if reason is FinishReason.SUBMITTED else AttemptState.TIMED_OUT
     begin_write(session)
     # A timed-out attempt ends at its deadline, however late the sweeper notices it.
-    finished_at = now if reason is not FinishReason.DEADLINE else min(now, attempt.deadline_at or now)
+    finished_at = (
+        now if reason is not FinishReason.DEADLINE else min(now, attempt.deadline_at or now)
+    )
     changed = session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
@@ -281,7 +305,9 @@ def _finalize(session: Session, attempt: Attempt, now: datetime, reason: FinishR
     return True
 
 
-def _mark_row(attempt_id: int, slot: int, version_id: int, grade: Grade, mark: Fraction, now: datetime) -> Mark:
+def _mark_row(
+    attempt_id: int, slot: int, version_id: int, grade: Grade, mark: Fraction, now: datetime
+) -> Mark:
     return Mark(
         attempt_id=attempt_id,
         slot=slot,

@@ -26,7 +26,9 @@ class ImportReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.new_questions or self.new_versions or self.new_quizzes or self.updated_quizzes)
+        return bool(
+            self.new_questions or self.new_versions or self.new_quizzes or self.updated_quizzes
+        )
 
     def summary(self) -> str:
         return (
@@ -58,11 +60,15 @@ def import_bank(session: Session, bank: Bank) -> ImportReport:
 
 
 def _sync_questions(session: Session, bank: Bank, report: ImportReport) -> None:
-    rows = {q.key: q for q in session.scalars(select(Question).where(Question.key.in_(bank.questions)))}
+    rows = {
+        q.key: q for q in session.scalars(select(Question).where(Question.key.in_(bank.questions)))
+    }
     current_hashes = dict(
         session.execute(
             select(QuestionVersion.id, QuestionVersion.content_hash).where(
-                QuestionVersion.id.in_([r.current_version_id for r in rows.values() if r.current_version_id])
+                QuestionVersion.id.in_(
+                    [r.current_version_id for r in rows.values() if r.current_version_id]
+                )
             )
         ).all()
     )
@@ -147,5 +153,10 @@ def _sync_quiz(session: Session, loaded: LoadedQuiz, report: ImportReport) -> No
     session.flush()
     for plan in loaded.slots:
         quiz.slots.append(
-            QuizSlot(number=plan.number, marks=plan.marks, pool=plan.pool, candidates=list(plan.candidates))
+            QuizSlot(
+                number=plan.number,
+                marks=plan.marks,
+                pool=plan.pool,
+                candidates=list(plan.candidates),
+            )
         )

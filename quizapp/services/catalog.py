@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -71,11 +72,8 @@ def layout_of(attempt: Attempt) -> list[LayoutEntry]:
     return [LayoutEntry.from_json(e) for e in attempt.layout]
 
 
-def attempt_questions(
-    session: Session, attempt: Attempt
-) -> list[tuple[LayoutEntry, Question]]:
+def attempt_questions(session: Session, attempt: Attempt) -> list[tuple[LayoutEntry, Question]]:
     """Each slot of an attempt with the exact question version it was started with."""
     layout = layout_of(attempt)
     versions = versions_by_id(session, (e.version_id for e in layout))
     return [(e, question_of(versions[e.version_id])) for e in layout]
-

@@ -47,7 +47,9 @@ def _iso(moment: datetime | None) -> str:
 SCORE_COLUMNS = ["username", "name", "state", "started", "finished", "score", "maximum"]
 
 
-def scores_rows(session: Session, quiz_id: int, now: datetime, grace: timedelta) -> Iterator[list[str]]:
+def scores_rows(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> Iterator[list[str]]:
     """One row per rostered student, including those who never started.
 
     Expired attempts are finalised before anything is read, so the file never shows

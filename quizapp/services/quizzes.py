@@ -27,10 +27,14 @@ class QuizCard:
 
     @property
     def can_start(self) -> bool:
-        return self.state is WindowState.OPEN and self.in_progress is None and self.attempts_left > 0
+        return (
+            self.state is WindowState.OPEN and self.in_progress is None and self.attempts_left > 0
+        )
 
 
-def quiz_card(session: Session, quiz: Quiz, user: User, now: datetime, grace: timedelta) -> QuizCard:
+def quiz_card(
+    session: Session, quiz: Quiz, user: User, now: datetime, grace: timedelta
+) -> QuizCard:
     attempts = list(
         session.scalars(
             select(Attempt)
@@ -53,7 +57,9 @@ def quiz_card(session: Session, quiz: Quiz, user: User, now: datetime, grace: ti
     )
 
 
-def dashboard(session: Session, user: User, now: datetime, grace: timedelta) -> dict[WindowState, list[QuizCard]]:
+def dashboard(
+    session: Session, user: User, now: datetime, grace: timedelta
+) -> dict[WindowState, list[QuizCard]]:
     """Quizzes grouped into open, upcoming and closed, soonest first."""
     groups: dict[WindowState, list[QuizCard]] = {s: [] for s in WindowState}
     for quiz in session.scalars(select(Quiz).order_by(Quiz.opens_at, Quiz.title)):
@@ -63,7 +69,9 @@ def dashboard(session: Session, user: User, now: datetime, grace: timedelta) -> 
     return groups
 
 
-def quiz_for_student(session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta) -> QuizCard:
+def quiz_for_student(
+    session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta
+) -> QuizCard:
     quiz = session.get(Quiz, quiz_id)
     if quiz is None:
         raise NotFound("No such quiz.")

@@ -27,7 +27,9 @@ def wants_json() -> bool:
 def error_response(status: int, message: str):  # type: ignore[no-untyped-def]
     if wants_json():
         return jsonify(error=message, status=status), status
-    return render_template("error.html", status=status, title=_TITLES.get(status, "Error"), message=message), status
+    return render_template(
+        "error.html", status=status, title=_TITLES.get(status, "Error"), message=message
+    ), status
 
 
 def init_app(app: Flask) -> None:
@@ -38,7 +40,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
         return error_response(
-            400, "This form has expired or was not sent by this site. Go back, reload the page and try again."
+            400,
+            "This form has expired or was not sent by this site. "
+            "Go back, reload the page and try again.",
         )
 
     @app.errorhandler(HTTPException)

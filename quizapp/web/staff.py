@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, stream_with_context
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy import func, select
 
 from quizapp.models import Attempt, Quiz
@@ -22,7 +24,9 @@ def index() -> str:
     finalize_expired(session, now(), grace())
     counts: dict[int, dict[str, int]] = {}
     for quiz_id, state, n in session.execute(
-        select(Attempt.quiz_id, Attempt.state, func.count()).group_by(Attempt.quiz_id, Attempt.state)
+        select(Attempt.quiz_id, Attempt.state, func.count()).group_by(
+            Attempt.quiz_id, Attempt.state
+        )
     ):
         counts.setdefault(quiz_id, {})[state.value] = n
     quizzes = session.scalars(select(Quiz).order_by(Quiz.opens_at)).all()
@@ -36,10 +40,18 @@ def scores_csv(quiz_id: int) -> Response:
     quiz = session.get(Quiz, quiz_id)
     if quiz is None:
         raise NotFound("No such quiz.")
-    rows = scores_rows(session, quiz_id, now(), grace())
     filename = f"{quiz.key}-scores-{now():%Y%m%dT%H%MZ}.csv"
+    moment, grace_period = now(), grace()
+    database = current_app.extensions["quizapp_db"]
+
+    def stream() -> Iterator[str]:
+        # Its own session, closed when the last row is sent or the client goes away,
+        # so a long download never leaves a transaction open behind it.
+        with database.new_session() as export_session:
+            yield from csv_lines(scores_rows(export_session, quiz_id, moment, grace_period))
+
     return Response(
-        stream_with_context(csv_lines(rows)),
+        stream(),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -59,7 +59,9 @@ def start(quiz_id: int) -> Response:
 
 
 def _own_attempt(attempt_id: int) -> Attempt:
-    return attempt_service.attempt_for_student(db_session(), attempt_id, current_user, now(), grace())
+    return attempt_service.attempt_for_student(
+        db_session(), attempt_id, current_user, now(), grace()
+    )
 
 
 def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
@@ -76,7 +78,9 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
                 "marks": entry.marks,
                 "stem_html": question.stem_html(entry.variant),
                 "view": question.body.view(entry.variant),
-                "values": question.body.form_values(entry.variant, value) if value is not None else [],
+                "values": question.body.form_values(entry.variant, value)
+                if value is not None
+                else [],
                 "saved_at": answer.saved_at if answer and value is not None else None,
             }
         )
@@ -129,7 +133,13 @@ def save(attempt_id: int) -> Response:
     session = db_session()
     moment = now()
     results = attempt_service.save_answers(
-        session, attempt, _submitted_answers(attempt), seq, moment, grace(), request.remote_addr or ""
+        session,
+        attempt,
+        _submitted_answers(attempt),
+        seq,
+        moment,
+        grace(),
+        request.remote_addr or "",
     )
     stale = [r.slot for r in results if r.status is attempt_service.SaveStatus.STALE]
     action = request.form.get("action", "save")
@@ -138,8 +148,11 @@ def save(attempt_id: int) -> Response:
         if attempt.state is not AttemptState.IN_PROGRESS:
             return redirect(url_for("student.result", attempt_id=attempt.id))
     if stale:
-        flash("Some answers were changed in another window since this page loaded; "
-              "the newer answers are shown.", "warning")
+        flash(
+            "Some answers were changed in another window since this page loaded; "
+            "the newer answers are shown.",
+            "warning",
+        )
     else:
         flash(f"Answers saved at {moment.astimezone(course_zone()):%H:%M:%S}.", "success")
     if action == "submit":

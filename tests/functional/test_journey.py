@@ -40,11 +40,15 @@ def _model_answers(session, attempt_id: int) -> dict[str, list[str]]:
     for entry, question in attempt_questions(session, attempt):
         body = question.body
         form[f"present-{entry.slot}"] = ["1"]
-        form[f"slot-{entry.slot}"] = body.form_values(entry.variant, body.model_response(entry.variant))
+        form[f"slot-{entry.slot}"] = body.form_values(
+            entry.variant, body.model_response(entry.variant)
+        )
     return form
 
 
-def test_student_takes_the_quiz_and_staff_downloads_the_score(client, auth, sample_bank, users, session, clock):
+def test_student_takes_the_quiz_and_staff_downloads_the_score(
+    client, auth, sample_bank, users, session, clock
+):
     assert auth.login("alice").status_code == 302
     dashboard = client.get("/").get_data(as_text=True)
     assert "Quiz 1: Foundations" in dashboard and "Open now" in dashboard
@@ -76,8 +80,9 @@ def test_student_takes_the_quiz_and_staff_downloads_the_score(client, auth, samp
     assert re.search(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", result)
 
     # Submitting again is a clear no-op.
-    again = client.post(f"/attempt/{attempt_id}/submit", data={"csrf_token": _csrf(confirm)},
-                        follow_redirects=True)
+    again = client.post(
+        f"/attempt/{attempt_id}/submit", data={"csrf_token": _csrf(confirm)}, follow_redirects=True
+    )
     assert "already finished; nothing was changed" in again.get_data(as_text=True)
 
     client.post("/logout", data={"csrf_token": _csrf(result)})
@@ -89,7 +94,13 @@ def test_student_takes_the_quiz_and_staff_downloads_the_score(client, auth, samp
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["username", "name", "state", "started", "finished", "score", "maximum"]
     by_user = {r[0]: r for r in rows[1:]}
-    assert by_user["alice"][2:] == ["submitted", "2027-01-18T11:00:00+00:00", "2027-01-18T11:20:00+00:00", "19", "21"]
+    assert by_user["alice"][2:] == [
+        "submitted",
+        "2027-01-18T11:00:00+00:00",
+        "2027-01-18T11:20:00+00:00",
+        "19",
+        "21",
+    ]
     assert by_user["bob"][2] == "not_started" and by_user["bob"][5] == ""
     assert by_user["carol"][1].startswith("'=")  # spreadsheet formula neutralised
     assert "staff" not in by_user
@@ -116,7 +127,11 @@ def test_another_students_attempt_is_not_found(client, auth, users, sample_bank)
     from tests.conftest import Auth
 
     Auth(other).login("bob")
-    for path in (f"/attempt/{attempt_id}", f"/attempt/{attempt_id}/result", f"/attempt/{attempt_id}/submit"):
+    for path in (
+        f"/attempt/{attempt_id}",
+        f"/attempt/{attempt_id}/result",
+        f"/attempt/{attempt_id}/submit",
+    ):
         assert other.get(path).status_code == 404
 
 
@@ -127,7 +142,9 @@ def test_forged_form_post_without_csrf_is_refused(client, auth, users, sample_ba
     assert "form has expired or was not sent by this site" in response.get_data(as_text=True)
 
 
-def test_expired_attempt_is_finalised_on_the_next_request(client, auth, users, sample_bank, clock, session):
+def test_expired_attempt_is_finalised_on_the_next_request(
+    client, auth, users, sample_bank, clock, session
+):
     auth.login("alice")
     attempt_id, page = _start(client, _quiz_id(client))
     form = _model_answers(session, attempt_id)

@@ -16,7 +16,18 @@ def register(cls: type[QuestionType]) -> type[QuestionType]:
 
 def _load_builtin_types() -> None:
     # Imported for their @register side effect.
-    from quizapp.domain.qtypes import choice, numeric  # noqa: F401
+    from quizapp.domain.qtypes import (  # noqa: F401
+        algebraic,
+        calculated,
+        choice,
+        essay,
+        matching,
+        matrix,
+        multipart,
+        numeric,
+        ordering,
+        text,
+    )
 
 
 _load_builtin_types()

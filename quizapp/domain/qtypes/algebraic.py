@@ -1,0 +1,242 @@
+"""Algebraic answers: the student types an expression, graded by equivalence.
+
+Spec::
+
+    type: algebraic
+    answer: "sigma(x) * (1 - sigma(x))"
+    variables: [x]                  # or a mapping with sampling ranges: {x: [-3, 3], w: [0.5, 2]}
+    forbid: [sigma]                 # optional: functions the student may not use
+    relative_tolerance: 1e-6        # optional (default 1e-6)
+    tolerance: 1e-9                 # optional absolute tolerance (default 1e-9)
+    wrong_answers: ["sigma(x)"]     # optional distractor expressions
+
+Students write expressions in the safe language of quizapp.domain.expressions
+(`2*x*sigma(x)*(1-sigma(x))`, `x^2`, `exp(-x)/(1+exp(-x))^2`).
+
+Equivalence: both expressions are evaluated at POINTS points drawn from a fixed,
+deterministic generator over the variables' ranges (default [-3, 3]); points where the
+model answer itself is undefined are skipped. The answer is correct when at every point
+|student - model| <= tolerance + relative_tolerance * max(|student|, |model|). An
+expression that does not parse, or uses unknown variables or functions, or a forbidden
+function, is unreadable (score 0, with the reason).
+
+View: input "text"; extra = {"variables": [...], "functions": [allowed function names],
+"max_length": 500}.
+Form: one text value. Stored response: the text exactly as typed, or None.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar, Self
+
+from quizapp.domain.expressions import (
+    FUNCTIONS,
+    MAX_LENGTH,
+    EvaluationError,
+    Expression,
+    ExpressionError,
+    Number,
+    parse_expression,
+)
+from quizapp.domain.qtypes import register
+from quizapp.domain.qtypes.base import (
+    UNANSWERED,
+    Grade,
+    GradeStatus,
+    InvalidSubmission,
+    QuestionType,
+    Response,
+    StudentView,
+    Variant,
+    unreadable,
+)
+from quizapp.domain.spec import SpecReader, parse_exact
+
+POINTS = 12
+MAX_TRIES = 20 * POINTS
+DEFAULT_RANGE = (-3.0, 3.0)
+VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
+
+Point = tuple[tuple[str, float], ...]
+
+
+@register
+@dataclass(frozen=True)
+class Algebraic(QuestionType):
+    """See the module docstring for the spec and the equivalence rule."""
+
+    answer: Expression
+    variables: tuple[str, ...]
+    forbid: tuple[str, ...]
+    relative_tolerance: float
+    tolerance: float
+    points: tuple[Point, ...]
+    expected: tuple[float, ...]  # the answer's value at each point
+    wrong_answers: tuple[str, ...]
+
+    type_name: ClassVar[str] = "algebraic"
+
+    @classmethod
+    def read(cls, spec: SpecReader) -> Self:
+        ranges = _read_variables(spec)
+        names = [name for name, _ in ranges]
+        forbid = tuple(spec.text_list("forbid"))
+        rel = spec.exact(
+            "relative_tolerance", required=False, default=Fraction(1, 10**6), non_negative=True
+        )
+        tol = spec.exact("tolerance", required=False, default=Fraction(1, 10**9), non_negative=True)
+        source = spec.text("answer")
+        answer = parse_expression("0")
+        if source.strip():
+            try:
+                answer = parse_expression(source, variables=names, forbid=forbid)
+            except ExpressionError as exc:
+                spec.problem("answer", str(exc))
+        points, expected = _sample(answer, ranges, source)
+        if source.strip() and len(points) < POINTS:
+            spec.problem(
+                "answer",
+                "is undefined at too many points of the variables' ranges; "
+                "adjust the ranges under variables",
+            )
+        wrong = spec.text_list("wrong_answers")
+        for i, text in enumerate(wrong):
+            try:
+                parse_expression(text, variables=names, forbid=forbid)
+            except ExpressionError as exc:
+                spec.problems.add(spec.path + ("wrong_answers", i), str(exc))
+        return cls(
+            answer,
+            tuple(names),
+            forbid,
+            float(rel or 0),
+            float(tol or 0),
+            tuple(points),
+            tuple(expected),
+            tuple(wrong),
+        )
+
+    def view(self, variant: Variant) -> StudentView:
+        allowed = sorted(f for f in FUNCTIONS if f not in self.forbid)
+        return StudentView(
+            input="text",
+            extra={
+                "variables": list(self.variables),
+                "functions": allowed,
+                "max_length": MAX_LENGTH,
+            },
+        )
+
+    def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
+        if len(submitted) > 1:
+            raise InvalidSubmission("one answer only")
+        text = submitted[0] if submitted else ""
+        return text if text.strip() else None
+
+    def grade(self, variant: Variant, response: Response) -> Grade:
+        if response is None or (isinstance(response, str) and not response.strip()):
+            return UNANSWERED
+        if not isinstance(response, str):
+            return unreadable("it is not text")
+        try:
+            given = parse_expression(response, variables=self.variables, forbid=self.forbid)
+        except ExpressionError as exc:
+            return unreadable(str(exc))
+        for point, want in zip(self.points, self.expected, strict=True):
+            try:
+                got = float(given.evaluate(dict(point)))
+            except (EvaluationError, OverflowError):
+                return Grade(Fraction(0), GradeStatus.INCORRECT, _undefined_at(point))
+            if not math.isfinite(got) or not self._close(got, want):
+                return Grade(Fraction(0), GradeStatus.INCORRECT)
+        return Grade(Fraction(1), GradeStatus.CORRECT)
+
+    def _close(self, got: float, want: float) -> bool:
+        scale = max(abs(got), abs(want))
+        return abs(got - want) <= self.tolerance + self.relative_tolerance * scale
+
+    def model_response(self, variant: Variant) -> Response:
+        return self.answer.source
+
+    def wrong_responses(self, variant: Variant) -> list[Response]:
+        return list(self.wrong_answers)
+
+    def describe_response(self, variant: Variant, response: Response) -> str:
+        return "(no answer)" if response is None else str(response)
+
+    def describe_answer(self, variant: Variant) -> str:
+        return self.answer.source
+
+
+def _undefined_at(point: Point) -> str:
+    where = ", ".join(f"{name} = {value:.3g}" for name, value in point)
+    return f"Your expression has no value at {where}." if where else ""
+
+
+def _read_variables(spec: SpecReader) -> list[tuple[str, tuple[float, float]]]:
+    raw = spec.raw("variables")
+    out: list[tuple[str, tuple[float, float]]] = []
+    if raw is None:
+        return out  # an expression without variables (a constant) is allowed
+    if isinstance(raw, list):
+        entries: list[tuple[object, object]] = [(name, None) for name in raw]
+    elif isinstance(raw, dict):
+        entries = list(raw.items())
+    else:
+        spec.problem("variables", "expected a list of names or a mapping name: [low, high]")
+        return out
+    for index, (name, bounds) in enumerate(entries):
+        key: str | int = index if isinstance(raw, list) else str(name)
+        path = spec.path + ("variables", key)
+        if not isinstance(name, str) or not VARIABLE_NAME.match(name):
+            spec.problems.add(path, "use a letter followed by letters, digits or _ (at most 30)")
+            continue
+        if name in FUNCTIONS or name in ("pi", "e"):
+            spec.problems.add(path, f"{name} is a function or constant name")
+            continue
+        if any(name == n for n, _ in out):
+            spec.problems.add(path, f"duplicate variable {name!r}")
+            continue
+        low, high = DEFAULT_RANGE
+        if bounds is not None:
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                spec.problems.add(path, "expected [low, high]")
+                continue
+            try:
+                low, high = float(parse_exact(bounds[0])), float(parse_exact(bounds[1]))
+            except (ValueError, ZeroDivisionError, OverflowError) as exc:
+                spec.problems.add(path, str(exc))
+                continue
+            if not low < high:
+                spec.problems.add(path, "low must be less than high")
+                continue
+        out.append((name, (low, high)))
+    return out
+
+
+def _sample(
+    answer: Expression, ranges: list[tuple[str, tuple[float, float]]], seed: str
+) -> tuple[list[Point], list[float]]:
+    """POINTS points where `answer` is defined, from a generator seeded by the answer text."""
+    rng = random.Random(f"quizapp-algebraic:{seed}")
+    points: list[Point] = []
+    values: list[float] = []
+    for _ in range(MAX_TRIES):
+        point = tuple((name, rng.uniform(low, high)) for name, (low, high) in ranges)
+        env: dict[str, Number] = dict(point)
+        try:
+            value = float(answer.evaluate(env))
+        except (EvaluationError, OverflowError):
+            continue
+        if math.isfinite(value):
+            points.append(point)
+            values.append(value)
+        if len(points) == POINTS:
+            break
+    return points, values

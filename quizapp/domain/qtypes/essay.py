@@ -1,0 +1,100 @@
+"""Essays: free text marked by staff.
+
+Spec::
+
+    type: essay
+    min_words: 50            # optional, shown to the student
+    max_words: 300           # optional, shown to the student
+    sample_answer: "..."     # optional, shown to staff (and to students after release)
+    marking_guide: "..."     # optional, for staff only
+
+Grading never decides: a non-empty answer is NEEDS_MARKING with fraction 0 until staff
+mark it. Essays set `auto_graded = False`: the bank validator reads
+`getattr(type, "auto_graded", True)` and skips the "model answer scores full marks" and
+"wrong answers score less" checks for such types.
+
+View: input "essay"; extra = {"min_words": n, "max_words": n} (only those given).
+Form: one text value (a textarea). Stored response: the text exactly as typed, or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar, Self
+
+from quizapp.domain.qtypes import register
+from quizapp.domain.qtypes.base import (
+    UNANSWERED,
+    Grade,
+    GradeStatus,
+    InvalidSubmission,
+    QuestionType,
+    Response,
+    StudentView,
+    Variant,
+)
+from quizapp.domain.spec import SpecReader
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+@register
+@dataclass(frozen=True)
+class Essay(QuestionType):
+    """See the module docstring."""
+
+    min_words: int | None
+    max_words: int | None
+    sample_answer: str
+    marking_guide: str
+
+    type_name: ClassVar[str] = "essay"
+    auto_graded: ClassVar[bool] = False
+
+    @classmethod
+    def read(cls, spec: SpecReader) -> Self:
+        min_words = spec.integer("min_words", required=False, default=0, minimum=1) or None
+        max_words = spec.integer("max_words", required=False, default=0, minimum=1) or None
+        if min_words and max_words and min_words > max_words:
+            spec.problem("max_words", "must not be less than min_words")
+        sample = spec.text("sample_answer", required=False)
+        guide = spec.text("marking_guide", required=False)
+        return cls(min_words, max_words, sample, guide)
+
+    def view(self, variant: Variant) -> StudentView:
+        extra: dict[str, int] = {}
+        if self.min_words:
+            extra["min_words"] = self.min_words
+        if self.max_words:
+            extra["max_words"] = self.max_words
+        return StudentView(input="essay", extra=dict(extra))
+
+    def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
+        if len(submitted) > 1:
+            raise InvalidSubmission("one answer only")
+        text = submitted[0] if submitted else ""
+        return text if text.strip() else None
+
+    def grade(self, variant: Variant, response: Response) -> Grade:
+        if response is None or (isinstance(response, str) and not response.strip()):
+            return UNANSWERED
+        words = word_count(str(response))
+        notes = []
+        if self.min_words and words < self.min_words:
+            notes.append(f"{words} words (at least {self.min_words} asked).")
+        if self.max_words and words > self.max_words:
+            notes.append(f"{words} words (at most {self.max_words} asked).")
+        return Grade(Fraction(0), GradeStatus.NEEDS_MARKING, " ".join(notes))
+
+    def model_response(self, variant: Variant) -> Response:
+        return self.sample_answer or None
+
+    def describe_response(self, variant: Variant, response: Response) -> str:
+        return "(no answer)" if response is None else str(response)
+
+    def describe_answer(self, variant: Variant) -> str:
+        return self.sample_answer or "(marked by staff)"

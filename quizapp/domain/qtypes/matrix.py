@@ -1,0 +1,298 @@
+"""Vector and matrix answers with a numeric tolerance per element.
+
+Spec::
+
+    type: matrix
+    answer: [[1, 0.5], [0, 2], [3, -1]]   # a matrix (list of rows), or a flat list: a vector
+    tolerance: 0.01                      # or relative_tolerance (per element), default 0
+    scoring: all_or_nothing              # or per_element (fraction of entries correct)
+    shape_hint: "$\\partial L/\\partial W$"  # optional: named in the feedback on a wrong shape
+    labels: [N, C, H, W]                 # optional, vectors only: names of the entries
+    wrong_answers: [[[1, 0, 3], [0.5, 2, -1]]]   # optional distractors
+
+Students type rows separated by new lines or `;`, entries separated by spaces or commas.
+Brackets are ignored, so `[[1, 2], [3, 4]]`, `1 2; 3 4` and `(1, 2, 3)` all read. A
+vector may be typed as one row or one column; for vectors `×`/`x` between numbers also
+separates entries, so a CNN output shape can be typed `32×16×14×14`.
+
+The shape is checked first: a wrong shape scores 0 with feedback such as
+"expected 3×2, got 2×3: check the layout of ∂L/∂W". Then entries are compared exactly
+(Fractions) within the tolerance, like numeric answers.
+
+View: input "matrix"; extra = {"rows": r, "cols": c, "vector": bool, "labels": [html],
+"shape_hint_html": html} (a vector of n entries has rows 1, cols n). The shape is part of
+the question; no values are shown. Form: one text value (a textarea).
+Stored response: the text exactly as typed, or None.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar, Self
+
+from quizapp.domain.qtypes import register
+from quizapp.domain.qtypes.base import (
+    UNANSWERED,
+    Grade,
+    GradeStatus,
+    InvalidSubmission,
+    QuestionType,
+    Response,
+    StudentView,
+    Variant,
+    unreadable,
+)
+from quizapp.domain.qtypes.numeric import UnreadableNumber, format_exact, read_number
+from quizapp.domain.render import render_inline
+from quizapp.domain.spec import SpecReader, parse_exact
+
+MAX_INPUT_LENGTH = 20_000
+MAX_ENTRIES = 2_500
+MATRIX_RULES = ("all_or_nothing", "per_element")
+
+Rows = tuple[tuple[Fraction, ...], ...]
+
+_BETWEEN_ROWS = re.compile(r"\]\s*,?\s*\[")
+_BRACKETS = re.compile(r"[\[\]()]")
+_ROW_SPLIT = re.compile(r"[;\n\r]+")
+_ENTRY_SPLIT = re.compile(r"[,\s]+")
+_TIMES = re.compile(r"(?<=[\d.])\s*[x×*]\s*(?=[\d.+\-\u2212])")
+
+
+class UnreadableMatrix(ValueError):
+    pass
+
+
+def parse_matrix(text: str, *, vector: bool = False) -> Rows:
+    """Rows of exact numbers as typed; raise UnreadableMatrix with a reason."""
+    if len(text) > MAX_INPUT_LENGTH:
+        raise UnreadableMatrix(f"it is longer than {MAX_INPUT_LENGTH} characters")
+    if vector:
+        text = _TIMES.sub(" ", text)
+    text = _BRACKETS.sub(" ", _BETWEEN_ROWS.sub(";", text))
+    rows: list[tuple[Fraction, ...]] = []
+    total = 0
+    for line in _ROW_SPLIT.split(text):
+        tokens = [t for t in _ENTRY_SPLIT.split(line) if t]
+        if not tokens:
+            continue
+        total += len(tokens)
+        if total > MAX_ENTRIES:
+            raise UnreadableMatrix(f"it has more than {MAX_ENTRIES} entries")
+        row = []
+        for column, token in enumerate(tokens, start=1):
+            try:
+                row.append(Fraction(read_number(token)))
+            except UnreadableNumber as exc:
+                raise UnreadableMatrix(f"row {len(rows) + 1}, entry {column}: {exc}") from None
+        if rows and len(row) != len(rows[0]):
+            raise UnreadableMatrix(
+                f"row {len(rows) + 1} has {len(row)} entries but row 1 has {len(rows[0])}"
+            )
+        rows.append(tuple(row))
+    if not rows:
+        raise UnreadableMatrix("it is empty")
+    return tuple(rows)
+
+
+def _shape(rows: Rows) -> str:
+    return f"{len(rows)}×{len(rows[0])}"
+
+
+def _read_answer(spec: SpecReader, key: str | tuple[str, int], raw: Any) -> Rows | None:
+    """A matrix (list of lists) or vector (flat list, stored as one row) from the spec."""
+    path = spec.path + (key if isinstance(key, tuple) else (key,))
+    if not isinstance(raw, list) or not raw:
+        spec.problems.add(path, "expected a list of numbers or a list of rows")
+        return None
+    nested = [isinstance(item, list) for item in raw]
+    if any(nested) and not all(nested):
+        spec.problems.add(path, "mixes rows (lists) and numbers")
+        return None
+    raw_rows = raw if all(nested) else [raw]
+    rows: list[tuple[Fraction, ...]] = []
+    ok = True
+    for r, raw_row in enumerate(raw_rows):
+        if not raw_row:
+            spec.problems.add(path + (r,), "an empty row")
+            ok = False
+            continue
+        row = []
+        for c, value in enumerate(raw_row):
+            where = path + ((r, c) if all(nested) else (c,))
+            try:
+                row.append(parse_exact(value))
+            except (ValueError, ZeroDivisionError) as exc:
+                spec.problems.add(where, str(exc))
+                ok = False
+        if rows and len(row) != len(rows[0]) and ok:
+            spec.problems.add(
+                path + (r,), f"has {len(row)} entries but the first row has {len(rows[0])}"
+            )
+            ok = False
+        rows.append(tuple(row))
+    if ok and sum(len(r) for r in rows) > MAX_ENTRIES:
+        spec.problems.add(path, f"at most {MAX_ENTRIES} entries")
+        ok = False
+    return tuple(rows) if ok else None
+
+
+@register
+@dataclass(frozen=True)
+class Matrix(QuestionType):
+    """See the module docstring for the spec, input format and scoring."""
+
+    answer: Rows  # a vector is one row with `vector` set
+    vector: bool
+    tolerance: Fraction
+    relative: bool
+    scoring: str
+    shape_hint: str
+    labels: tuple[str, ...]
+    wrong_answers: tuple[Rows, ...]
+
+    type_name: ClassVar[str] = "matrix"
+
+    @classmethod
+    def read(cls, spec: SpecReader) -> Self:
+        raw = spec.raw("answer")
+        if raw is None:
+            spec.problem("answer", "is required")
+        answer = _read_answer(spec, "answer", raw) if raw is not None else None
+        vector = isinstance(raw, list) and bool(raw) and not isinstance(raw[0], list)
+        absolute = spec.exact("tolerance", required=False, non_negative=True)
+        relative = spec.exact("relative_tolerance", required=False, non_negative=True)
+        if absolute is not None and relative is not None:
+            spec.problem("relative_tolerance", "give tolerance or relative_tolerance, not both")
+        scoring = spec.one_of("scoring", MATRIX_RULES, default="all_or_nothing")
+        hint = spec.text("shape_hint", required=False)
+        labels = tuple(spec.text_list("labels"))
+        answer = answer or ((Fraction(0),),)
+        if labels and not vector:
+            spec.problem("labels", "labels are for vectors (a flat answer list) only")
+        elif labels and len(labels) != len(answer[0]):
+            spec.problem("labels", f"expected {len(answer[0])} labels, one per entry")
+        wrong = []
+        for i, raw_wrong in enumerate(spec.items("wrong_answers", required=False)):
+            rows = _read_answer(spec, ("wrong_answers", i), raw_wrong)
+            if rows is not None:
+                wrong.append(rows)
+        return cls(
+            answer=answer,
+            vector=vector,
+            tolerance=relative if relative is not None else (absolute or Fraction(0)),
+            relative=relative is not None,
+            scoring=scoring,
+            shape_hint=hint,
+            labels=labels,
+            wrong_answers=tuple(wrong),
+        )
+
+    @property
+    def rows(self) -> int:
+        return len(self.answer)
+
+    @property
+    def cols(self) -> int:
+        return len(self.answer[0])
+
+    def view(self, variant: Variant) -> StudentView:
+        return StudentView(
+            input="matrix",
+            extra={
+                "rows": self.rows,
+                "cols": self.cols,
+                "vector": self.vector,
+                "labels": [render_inline(label) for label in self.labels],
+                "shape_hint_html": render_inline(self.shape_hint) if self.shape_hint else "",
+            },
+        )
+
+    def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
+        if len(submitted) > 1:
+            raise InvalidSubmission("one answer only")
+        text = submitted[0] if submitted else ""
+        return text if text.strip() else None
+
+    def _shape_feedback(self, given: Rows) -> str:
+        if self.vector:
+            count = len(given) * len(given[0])
+            if len(given) > 1 and len(given[0]) > 1:
+                got = f"a {_shape(given)} matrix"
+            else:
+                got = f"{count} {'entry' if count == 1 else 'entries'}"
+            message = f"expected a vector of {self.cols} entries, got {got}"
+        else:
+            message = f"expected {self.rows}×{self.cols}, got {_shape(given)}"
+        if self.shape_hint:
+            message += f": check the layout of {self.shape_hint}"
+        return message[0].upper() + message[1:] + "."
+
+    def _fit(self, given: Rows) -> Rows | None:
+        """`given` in the answer's layout, or None when its shape is wrong."""
+        if self.vector and len(given[0]) == 1 and len(given) > 1:
+            given = (tuple(row[0] for row in given),)  # a column typed for a vector
+        if len(given) != self.rows or len(given[0]) != self.cols:
+            return None
+        return given
+
+    def _entry_ok(self, got: Fraction, want: Fraction) -> bool:
+        allowed = self.tolerance * abs(want) if self.relative else self.tolerance
+        return abs(got - want) <= allowed
+
+    def grade(self, variant: Variant, response: Response) -> Grade:
+        if response is None or (isinstance(response, str) and not response.strip()):
+            return UNANSWERED
+        if not isinstance(response, str):
+            return unreadable("it is not text")
+        try:
+            given = parse_matrix(response, vector=self.vector)
+        except UnreadableMatrix as exc:
+            return unreadable(str(exc))
+        fitted = self._fit(given)
+        if fitted is None:
+            return Grade(Fraction(0), GradeStatus.INCORRECT, self._shape_feedback(given))
+        total = self.rows * self.cols
+        right = sum(
+            1
+            for got_row, want_row in zip(fitted, self.answer, strict=True)
+            for got, want in zip(got_row, want_row, strict=True)
+            if self._entry_ok(got, want)
+        )
+        if self.scoring == "all_or_nothing":
+            return Grade.from_fraction(Fraction(int(right == total)))
+        feedback = f"{right} of {total} entries are correct." if 0 < right < total else ""
+        return Grade.from_fraction(Fraction(right, total), feedback)
+
+    def model_response(self, variant: Variant) -> Response:
+        return _format(self.answer)
+
+    def wrong_responses(self, variant: Variant) -> list[Response]:
+        out = [_format(rows) for rows in self.wrong_answers]
+        if not self.vector and self.rows != self.cols:
+            transposed = tuple(zip(*self.answer, strict=True))
+            out.append(_format(transposed))
+        return out
+
+    def describe_response(self, variant: Variant, response: Response) -> str:
+        if response is None:
+            return "(no answer)"
+        return " ; ".join(line.strip() for line in str(response).splitlines() if line.strip())
+
+    def describe_answer(self, variant: Variant) -> str:
+        text = " ; ".join(" ".join(format_exact(v, None) for v in row) for row in self.answer)
+        if self.tolerance:
+            bound = (
+                f"{format_exact(self.tolerance * 100, None)} %"
+                if self.relative
+                else format_exact(self.tolerance, None)
+            )
+            text += f" (each entry ± {bound})"
+        return text
+
+
+def _format(rows: Rows) -> str:
+    return "\n".join(" ".join(format_exact(v, None) for v in row) for row in rows)

@@ -1,0 +1,140 @@
+"""The deadline rule, as a table a student or examiner would recognise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+import pytest
+
+from quizapp.domain.timing import (
+    Accommodation,
+    Window,
+    WindowState,
+    accepts_saves,
+    is_expired,
+    timing_for,
+)
+
+OPENS = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CLOSES = OPENS + timedelta(hours=24)
+HOUR = timedelta(hours=1)
+
+
+def at(hours: float = 0, minutes: float = 0) -> datetime:
+    return OPENS + timedelta(hours=hours, minutes=minutes)
+
+
+@pytest.mark.parametrize(
+    ("case", "window", "accommodation", "started", "deadline"),
+    [
+        (
+            "early start: the time limit decides",
+            Window(OPENS, CLOSES, HOUR),
+            Accommodation(),
+            at(1),
+            at(2),
+        ),
+        (
+            "late start: the window close cuts it",
+            Window(OPENS, CLOSES, HOUR),
+            Accommodation(),
+            at(23, 30),
+            at(24),
+        ),
+        (
+            "no time limit: the close decides",
+            Window(OPENS, CLOSES, None),
+            Accommodation(),
+            at(3),
+            at(24),
+        ),
+        (
+            "no close: the time limit decides",
+            Window(OPENS, None, HOUR),
+            Accommodation(),
+            at(100),
+            at(101),
+        ),
+        ("neither: no deadline", Window(OPENS, None, None), Accommodation(), at(5), None),
+        (
+            "factor 1.5 on 60 minutes",
+            Window(OPENS, CLOSES, HOUR),
+            Accommodation(Fraction(3, 2)),
+            at(1),
+            at(2, 30),
+        ),
+        (
+            "factor 1.25 on 60 minutes",
+            Window(OPENS, CLOSES, HOUR),
+            Accommodation(Fraction(5, 4)),
+            at(1),
+            at(2, 15),
+        ),
+        (
+            "extra 20 minutes",
+            Window(OPENS, CLOSES, HOUR),
+            Accommodation(extra_minutes=20),
+            at(1),
+            at(2, 20),
+        ),
+        (
+            "accommodation also pushes the close, so a late start keeps the extra time",
+            Window(OPENS, CLOSES, HOUR),
+            Accommodation(Fraction(3, 2)),
+            at(23),
+            at(24, 30),
+        ),
+        (
+            "quiz turns the push off: the close cuts the accommodation",
+            Window(OPENS, CLOSES, HOUR, extend_close_for_accommodation=False),
+            Accommodation(Fraction(3, 2)),
+            at(23),
+            at(24),
+        ),
+        (
+            "accommodation with no time limit changes nothing",
+            Window(OPENS, CLOSES, None),
+            Accommodation(Fraction(2)),
+            at(1),
+            at(24),
+        ),
+    ],
+)
+def test_deadline_rule(case, window, accommodation, started, deadline):
+    assert timing_for(window, accommodation).deadline_if_started_at(started) == deadline, case
+
+
+def test_window_states_are_half_open():
+    timing = timing_for(Window(OPENS, CLOSES, HOUR))
+    assert timing.state_at(OPENS - timedelta(seconds=1)) is WindowState.UPCOMING
+    assert timing.state_at(OPENS) is WindowState.OPEN
+    assert timing.state_at(CLOSES - timedelta(microseconds=1)) is WindowState.OPEN
+    assert timing.state_at(CLOSES) is WindowState.CLOSED
+
+
+def test_cut_by_close_is_reported_for_the_start_page():
+    timing = timing_for(Window(OPENS, CLOSES, HOUR))
+    assert not timing.is_cut_by_close(at(1))
+    assert timing.is_cut_by_close(at(23, 23))
+    assert timing.deadline_if_started_at(at(23, 23)) - at(23, 23) == timedelta(minutes=37)
+
+
+def test_grace_accepts_saves_until_deadline_plus_grace_inclusive():
+    deadline = at(2)
+    grace = timedelta(seconds=10)
+    assert accepts_saves(deadline, deadline + grace, grace)
+    assert not accepts_saves(deadline, deadline + grace + timedelta(microseconds=1), grace)
+    assert is_expired(deadline, deadline + timedelta(seconds=11), grace)
+    assert not is_expired(None, at(1000), grace)
+
+
+def test_window_refuses_naive_times():
+    with pytest.raises(ValueError):
+        Window(datetime(2026, 1, 1), None, HOUR)
+
+
+def test_exact_factor_has_no_float_drift():
+    extra = Accommodation(Fraction(1, 3)).extra_time(timedelta(minutes=90))
+    assert extra == timedelta(minutes=-60)  # a factor below 1 shortens, exactly
+    assert Accommodation(Fraction(4, 3)).extra_time(timedelta(minutes=90)) == timedelta(minutes=30)
