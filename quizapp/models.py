@@ -12,6 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import (
+    CheckConstraint,
     JSON,
     BigInteger,
     DateTime,
@@ -292,3 +293,62 @@ class Mark(Base):
     source: Mapped[str] = mapped_column(String(20), default="auto")  # auto, regrade, manual
     created_at: Mapped[datetime]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class UserGroup(Base):
+    """Membership of a roster group (a seminar group, a cohort with a shared override)."""
+
+    __tablename__ = "user_groups"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+
+
+class QuizOverride(Base):
+    """Staff's change to one quiz for one student or one group; None keeps the quiz value."""
+
+    __tablename__ = "quiz_overrides"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (group_name IS NULL)", name="student_or_group"),
+        Index(
+            "uq_quiz_overrides_student",
+            "quiz_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("user_id IS NOT NULL"),
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_quiz_overrides_group",
+            "quiz_id",
+            "group_name",
+            unique=True,
+            sqlite_where=text("group_name IS NOT NULL"),
+            postgresql_where=text("group_name IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    group_name: Mapped[str | None] = mapped_column(String(100))
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+    time_limit_seconds: Mapped[int | None]
+    max_attempts: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlotFlag(Base):
+    """A question the student flagged for review during an attempt."""
+
+    __tablename__ = "slot_flags"
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
+    slot: Mapped[int]

@@ -12,9 +12,13 @@ the same extra time, so that starting late does not silently eat the extra time.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import TypeVar
+
+_T = TypeVar("_T", datetime, timedelta, int)
 
 
 class AttemptState(enum.StrEnum):
@@ -100,15 +104,96 @@ class StudentTiming:
         return self.closes_at < started_at + self.time_limit
 
 
-def timing_for(window: Window, accommodation: Accommodation = NO_ACCOMMODATION) -> StudentTiming:
-    """Apply a student's accommodation to a quiz window."""
-    if window.time_limit is None or accommodation.is_none:
-        return StudentTiming(window.opens_at, window.closes_at, window.time_limit)
-    extra = accommodation.extra_time(window.time_limit)
-    closes_at = window.closes_at
-    if closes_at is not None and window.extend_close_for_accommodation:
-        closes_at = closes_at + extra
-    return StudentTiming(window.opens_at, closes_at, window.time_limit + extra)
+@dataclass(frozen=True)
+class Override:
+    """Staff changes to a quiz for one student or one group; None keeps the quiz's value."""
+
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    time_limit: timedelta | None = None
+    max_attempts: int | None = None
+
+
+NO_OVERRIDE = Override()
+
+
+def most_generous(overrides: Iterable[Override]) -> Override:
+    """Several group overrides combine field by field, the most generous winning
+    (Moodle's rule): earliest open, latest close, longest time, most attempts."""
+    items = list(overrides)
+
+    def pick(values: list[_T | None], choose: Callable[[list[_T]], _T]) -> _T | None:
+        present = [v for v in values if v is not None]
+        return choose(present) if present else None
+
+    return Override(
+        opens_at=pick([o.opens_at for o in items], min),
+        closes_at=pick([o.closes_at for o in items], max),
+        time_limit=pick([o.time_limit for o in items], max),
+        max_attempts=pick([o.max_attempts for o in items], max),
+    )
+
+
+def combine(student: Override | None, groups: Iterable[Override] = ()) -> Override:
+    """The student's own override wins, field by field, over their groups' overrides."""
+    group = most_generous(groups)
+    own = student or NO_OVERRIDE
+    return Override(
+        opens_at=own.opens_at if own.opens_at is not None else group.opens_at,
+        closes_at=own.closes_at if own.closes_at is not None else group.closes_at,
+        time_limit=own.time_limit if own.time_limit is not None else group.time_limit,
+        max_attempts=own.max_attempts if own.max_attempts is not None else group.max_attempts,
+    )
+
+
+def timing_for(
+    window: Window,
+    accommodation: Accommodation = NO_ACCOMMODATION,
+    student_override: Override | None = None,
+    group_overrides: Iterable[Override] = (),
+) -> StudentTiming:
+    """A quiz window as it applies to one student.
+
+    Group overrides replace the quiz's values (most generous group wins); the
+    accommodation then adds its extra time to the limit and, unless the quiz turns it
+    off, pushes the close out by the same amount. A value set in the student's own
+    override is final: staff who set one student's limit or close set it exactly.
+    """
+    own = student_override or NO_OVERRIDE
+    group = most_generous(group_overrides)
+    opens_at = own.opens_at or group.opens_at or window.opens_at
+    base_limit = group.time_limit if group.time_limit is not None else window.time_limit
+    base_close = group.closes_at if group.closes_at is not None else window.closes_at
+
+    extra = timedelta(0)
+    if base_limit is not None and not accommodation.is_none:
+        extra = accommodation.extra_time(base_limit)
+    time_limit = (
+        own.time_limit
+        if own.time_limit is not None
+        else (base_limit + extra if base_limit is not None else None)
+    )
+    if own.closes_at is not None:
+        closes_at: datetime | None = own.closes_at
+    elif base_close is not None and window.extend_close_for_accommodation and extra > timedelta(0):
+        closes_at = base_close + extra
+    else:
+        closes_at = base_close
+    return StudentTiming(opens_at, closes_at, time_limit)
+
+
+def recomputed_deadline(
+    timing: StudentTiming, started_at: datetime, now: datetime
+) -> datetime | None:
+    """The deadline of a running attempt after staff changed an override.
+
+    Never earlier than `now`: a shortened limit cannot take back time already used, so
+    an attempt that would already be over ends now (its saved answers kept).
+    """
+    deadline = timing.deadline_if_started_at(started_at)
+    if deadline is None:
+        return None
+    return max(deadline, now)
 
 
 def is_expired(deadline_at: datetime | None, now: datetime, grace: timedelta) -> bool:

@@ -24,18 +24,32 @@ from quizapp.domain.qtypes.base import UNANSWERED, Grade, InvalidSubmission
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import slot_mark, total
 from quizapp.domain.timing import AttemptState, WindowState, accepts_saves, is_expired
-from quizapp.models import Answer, AnswerLog, Attempt, FinishReason, Mark, Quiz, QuizSlot, User
-from quizapp.services.catalog import attempt_questions, current_candidates, student_timing
+from quizapp.models import (
+    Answer,
+    AnswerLog,
+    Attempt,
+    FinishReason,
+    Mark,
+    Quiz,
+    QuizSlot,
+    SlotFlag,
+    User,
+)
+from quizapp.services.catalog import attempt_questions, current_candidates, rules_for
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 
-# Sequence numbers are "page base + counter": the base is the server's time in ms when
-# the page was rendered, times this factor, so a page loaded later always wins over an
-# older page, and one page can make a million saves before it could collide.
-SEQ_PAGE_FACTOR = 1_000_000
+# Sequence numbers are "page base + counter": the base is the server's time (in tenths
+# of a second) when the page was rendered, times this factor, so a page loaded later
+# wins over an older one, and one page can make 100,000 saves before it could reach the
+# next base. The result stays below 2^53, exact as a JavaScript number.
+SEQ_PAGE_FACTOR = 100_000
+
+
+TIME_OVER = "The time for this attempt is over; the answers saved before the deadline are kept."
 
 
 def page_sequence_base(now: datetime) -> int:
-    return int(now.timestamp() * 1000) * SEQ_PAGE_FACTOR
+    return int(now.timestamp() * 10) * SEQ_PAGE_FACTOR
 
 
 def _attempts_used(session: Session, quiz_id: int, user_id: int) -> int:
@@ -73,14 +87,15 @@ def start_attempt(
         finalize_if_expired(session, existing, now, grace)
         if existing.state is AttemptState.IN_PROGRESS:
             return existing
-    timing = student_timing(quiz, user)
+    rules = rules_for(session, quiz, user)
+    timing = rules.timing
     state = timing.state_at(now)
     if state is WindowState.UPCOMING:
         raise Conflict("This quiz has not opened yet.")
     if state is WindowState.CLOSED:
         raise Conflict("This quiz has closed.")
     used = _attempts_used(session, quiz.id, user.id)
-    if used >= quiz.max_attempts:
+    if used >= rules.max_attempts:
         raise Conflict("You have no attempts left for this quiz.")
 
     slots = session.scalars(
@@ -197,15 +212,17 @@ def save_answers(
         .with_for_update(read=True)
         .execution_options(populate_existing=True)
     ).one()
+    if locked.state is AttemptState.IN_PROGRESS and not accepts_saves(
+        locked.deadline_at, now, grace
+    ):
+        session.rollback()
+        finalize_if_expired(session, locked, now, grace)
+    if locked.state is AttemptState.TIMED_OUT:
+        session.rollback()
+        raise Conflict(TIME_OVER)
     if locked.state is not AttemptState.IN_PROGRESS:
         session.rollback()
         raise Conflict("This attempt has already been submitted; no more answers can be saved.")
-    if not accepts_saves(locked.deadline_at, now, grace):
-        session.rollback()
-        finalize_if_expired(session, locked, now, grace)
-        raise Conflict(
-            "The time for this attempt is over; answers saved before the deadline are kept."
-        )
     by_slot = {
         entry.slot: (entry, question) for entry, question in attempt_questions(session, locked)
     }
@@ -366,3 +383,24 @@ def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime
     if now < attempt.deadline_at:
         return False
     return _finalize(session, attempt, now, FinishReason.DEADLINE)
+
+
+def flagged_slots(session: Session, attempt_id: int) -> set[int]:
+    return set(session.scalars(select(SlotFlag.slot).where(SlotFlag.attempt_id == attempt_id)))
+
+
+def set_flag(session: Session, attempt: Attempt, slot: int, flagged: bool) -> None:
+    """Flag a question for review (or unflag it). Idempotent; only while in progress."""
+    if slot not in {int(e["slot"]) for e in attempt.layout}:
+        raise InvalidInput(f"Question {slot} is not part of this attempt.")
+    if attempt.state is not AttemptState.IN_PROGRESS:
+        raise Conflict("This attempt has finished.")
+    begin_write(session)
+    existing = session.scalars(
+        select(SlotFlag).where(SlotFlag.attempt_id == attempt.id, SlotFlag.slot == slot)
+    ).first()
+    if flagged and existing is None:
+        session.add(SlotFlag(attempt_id=attempt.id, slot=slot))
+    elif not flagged and existing is not None:
+        session.delete(existing)
+    session.commit()

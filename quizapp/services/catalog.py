@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from quizapp.domain.layout import Candidate, LayoutEntry
 from quizapp.domain.questions import Question, canonical_json, question_from_spec
 from quizapp.domain.release import ReleasePolicy
-from quizapp.domain.timing import Accommodation, StudentTiming, Window, timing_for
-from quizapp.models import Attempt, QuestionVersion, Quiz, User
+from quizapp.domain.timing import (
+    Accommodation,
+    Override,
+    StudentTiming,
+    Window,
+    combine,
+    timing_for,
+)
+from quizapp.models import Attempt, QuestionVersion, Quiz, QuizOverride, User, UserGroup
 from quizapp.models import Question as QuestionRow
 
 
@@ -60,8 +68,39 @@ def accommodation_of(user: User) -> Accommodation:
     return Accommodation(time_factor=user.time_factor, extra_minutes=user.extra_minutes)
 
 
-def student_timing(quiz: Quiz, user: User) -> StudentTiming:
-    return timing_for(quiz_window(quiz), accommodation_of(user))
+@dataclass(frozen=True)
+class StudentRules:
+    """One quiz as it applies to one student: window, limit and attempts after
+    accommodations and overrides (the student's own, and their groups')."""
+
+    timing: StudentTiming
+    max_attempts: int
+
+
+def _as_domain(row: QuizOverride) -> Override:
+    return Override(
+        opens_at=row.opens_at,
+        closes_at=row.closes_at,
+        time_limit=timedelta(seconds=row.time_limit_seconds)
+        if row.time_limit_seconds is not None
+        else None,
+        max_attempts=row.max_attempts,
+    )
+
+
+def rules_for(session: Session, quiz: Quiz, user: User) -> StudentRules:
+    groups_of_user = select(UserGroup.name).where(UserGroup.user_id == user.id)
+    rows = session.scalars(
+        select(QuizOverride).where(
+            QuizOverride.quiz_id == quiz.id,
+            or_(QuizOverride.user_id == user.id, QuizOverride.group_name.in_(groups_of_user)),
+        )
+    ).all()
+    own = next((_as_domain(r) for r in rows if r.user_id == user.id), None)
+    groups = [_as_domain(r) for r in rows if r.group_name is not None]
+    timing = timing_for(quiz_window(quiz), accommodation_of(user), own, groups)
+    attempts = combine(own, groups).max_attempts
+    return StudentRules(timing, attempts if attempts is not None else quiz.max_attempts)
 
 
 def release_policy(quiz: Quiz) -> ReleasePolicy:

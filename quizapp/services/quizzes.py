@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from quizapp.domain.timing import AttemptState, StudentTiming, WindowState
 from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalize_if_expired
-from quizapp.services.catalog import release_policy, student_timing
+from quizapp.services.catalog import release_policy, rules_for
 from quizapp.services.errors import NotFound
 
 
@@ -22,6 +22,7 @@ class QuizCard:
     state: WindowState
     attempts: list[Attempt]
     in_progress: Attempt | None
+    max_attempts: int
     attempts_left: int
     marks_released: bool
 
@@ -44,7 +45,8 @@ def quiz_card(
     )
     for attempt in attempts:
         finalize_if_expired(session, attempt, now, grace)
-    timing = student_timing(quiz, user)
+    rules = rules_for(session, quiz, user)
+    timing = rules.timing
     in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)
     return QuizCard(
         quiz=quiz,
@@ -52,7 +54,8 @@ def quiz_card(
         state=timing.state_at(now),
         attempts=attempts,
         in_progress=in_progress,
-        attempts_left=max(0, quiz.max_attempts - len(attempts)),
+        max_attempts=rules.max_attempts,
+        attempts_left=max(0, rules.max_attempts - len(attempts)),
         marks_released=release_policy(quiz).marks.is_released(now, timing.closes_at),
     )
 

@@ -1,52 +1,344 @@
-// Countdown driven by the server: the page carries the deadline and the server's time
-// at render; the browser only measures elapsed time, so a wrong client clock is harmless.
+// The attempt page: a countdown that follows the server, autosave that never claims a
+// save the server did not acknowledge, and a local queue that survives a lost
+// connection or a reload.
+//
+// - Time: every API response carries the server's time and the current deadline. The
+//   browser only measures elapsed time since then, so a wrong client clock is harmless,
+//   and extra time granted by staff arrives with the next response (polled every 30 s).
+// - Saves: each change gets a sequence number "page base + counter" (the base is the
+//   server's time when the page was rendered), so a late, older request never overwrites
+//   a newer answer on the server. Unacknowledged answers wait in localStorage.
 (function () {
   "use strict";
-  var el = document.getElementById("countdown");
+
   var form = document.getElementById("attempt-form");
-  if (!el || !form) { return; }
+  if (!form || !window.fetch) { return; }
+
+  var attemptId = form.dataset.attemptId;
+  var statusUrl = form.dataset.statusUrl;
+  var resultUrl = form.dataset.resultUrl;
+  var seqBase = Number(form.dataset.seqBase);
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.content : "";
+  var storeKey = "quizapp:attempt:" + attemptId + ":pending";
+  var countdown = document.getElementById("countdown");
   var announcer = document.getElementById("countdown-announcer");
-  var deadline = Date.parse(el.dataset.deadline);
-  var serverNow = Date.parse(el.dataset.serverNow);
-  var offset = serverNow - Date.now();  // add to the client clock to get server time
-  var warned = {};
+  var summary = document.getElementById("save-summary");
+
+  var counter = 0;
+  var deadline = countdown ? Date.parse(countdown.dataset.deadline) : null;
+  var offset = countdown ? Date.parse(countdown.dataset.serverNow) - Date.now() : 0;
+  var pending = loadPending();   // slot -> {values: [...], seq: 123}
+  var inFlight = {};             // slot -> true while a PUT is on its way
+  var timers = {};
+  var retryDelay = 2000;
+  var retryTimer = null;
+  var finishing = false;
   var finished = false;
+  var warned = {};
 
+  // ---------- local queue ----------
+  function loadPending() {
+    try { return JSON.parse(window.localStorage.getItem(storeKey)) || {}; }
+    catch (e) { return {}; }
+  }
+  function storePending() {
+    try {
+      if (Object.keys(pending).length) {
+        window.localStorage.setItem(storeKey, JSON.stringify(pending));
+      } else {
+        window.localStorage.removeItem(storeKey);
+      }
+    } catch (e) { /* private mode: the in-memory queue still works */ }
+  }
+  function nextSeq() { counter += 1; return seqBase + counter; }
+
+  // ---------- reading and writing the form ----------
+  function fieldsOf(slot) { return form.querySelectorAll('[name="slot-' + slot + '"]'); }
+
+  function valuesOf(slot) {
+    var out = [];
+    fieldsOf(slot).forEach(function (el) {
+      if (el.type === "radio" || el.type === "checkbox") {
+        if (el.checked) { out.push(el.value); }
+      } else {
+        out.push(el.value);
+      }
+    });
+    return out;
+  }
+
+  function applyValues(slot, values) {
+    var fields = fieldsOf(slot);
+    var i = 0;
+    fields.forEach(function (el) {
+      if (el.type === "radio" || el.type === "checkbox") {
+        el.checked = values.indexOf(el.value) !== -1;
+      } else {
+        el.value = i < values.length ? values[i] : "";
+        i += 1;
+      }
+    });
+  }
+
+  function slotOf(el) {
+    var match = /^slot-(\d+)$/.exec(el.name || "");
+    return match ? match[1] : null;
+  }
+
+  // ---------- what the student sees ----------
+  function setState(slot, text, kind) {
+    var el = document.getElementById("save-state-" + slot);
+    if (!el) { return; }
+    el.textContent = text;
+    el.classList.toggle("unsaved", kind === "unsaved");
+    el.classList.toggle("problem", kind === "problem");
+  }
+
+  function updateNav(slot) {
+    var link = document.getElementById("nav-" + slot);
+    if (!link) { return; }
+    var answered = valuesOf(slot).some(function (v) { return v.trim() !== ""; });
+    var button = form.querySelector('.flag-button[data-slot="' + slot + '"]');
+    var flagged = button && button.getAttribute("aria-pressed") === "true";
+    link.classList.toggle("answered", answered);
+    link.classList.toggle("flagged", !!flagged);
+    var hidden = link.querySelector(".visually-hidden");
+    if (hidden) { hidden.textContent = (answered ? ", answered" : "") + (flagged ? ", flagged" : ""); }
+  }
+
+  function updateSummary(offline) {
+    if (!summary) { return; }
+    var waiting = Object.keys(pending).length;
+    if (waiting === 0) {
+      summary.textContent = "All answers saved.";
+      summary.className = "save-summary";
+    } else if (offline) {
+      summary.textContent = "No connection: " + waiting + " answer" + (waiting === 1 ? "" : "s") +
+        " kept on this device and not saved yet. Retrying…";
+      summary.className = "save-summary problem";
+    } else {
+      summary.textContent = "Saving " + waiting + " answer" + (waiting === 1 ? "" : "s") + "…";
+      summary.className = "save-summary unsaved";
+    }
+  }
+
+  // ---------- talking to the server ----------
+  function api(method, url, body, keepalive) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      keepalive: !!keepalive,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, data: data };
+      });
+    });
+  }
+
+  function followServerClock(data) {
+    if (data.server_now) { offset = Date.parse(data.server_now) - Date.now(); }
+    if (data.deadline) {
+      var changed = deadline !== null && Date.parse(data.deadline) !== deadline;
+      deadline = Date.parse(data.deadline);
+      if (changed) {
+        warned = {};
+        announce("Your deadline has changed: you now have until " +
+          new Date(deadline).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + ".");
+      }
+    }
+    if (data.state && data.state !== "in_progress" && !finishing) { goToResult(data.result_url); }
+  }
+
+  function goToResult(url) {
+    finished = true;
+    window.location.assign(url || resultUrl);
+  }
+
+  function sendSlot(slot, keepalive) {
+    var item = pending[slot];
+    if (!item || inFlight[slot]) { return Promise.resolve(true); }
+    inFlight[slot] = true;
+    var url = "/api/attempts/" + attemptId + "/answers/" + slot;
+    return api("PUT", url, { value: item.values, seq: item.seq }, keepalive)
+      .then(function (r) {
+        inFlight[slot] = false;
+        var current = pending[slot];
+        if (r.status === 200) {
+          followServerClock(r.data);
+          if (current && current.seq === item.seq) { delete pending[slot]; storePending(); }
+          if (r.data.status === "stale") {
+            setState(slot, "A newer answer from another window is saved. Reload the page to see it.", "problem");
+          } else if (!pending[slot]) {
+            setState(slot, "Saved " + r.data.saved_at_local, "saved");
+          }
+          retryDelay = 2000;
+          if (pending[slot]) { sendSlot(slot); }  // changed again while this was on its way
+          return true;
+        }
+        if (r.status === 409) {
+          // Too late or already finished: the server has finalised with what it holds.
+          delete pending[slot]; storePending();
+          setState(slot, r.data.error || "The time for this attempt is over.", "problem");
+          followServerClock({ state: "finished" });
+          if (!finishing) { goToResult(); }
+          return true;
+        }
+        if (r.status === 400 && r.data && r.data.error && /expired|not sent by this site/.test(r.data.error)) {
+          setState(slot, "Your session has ended: log in again; this answer is kept on this device.", "problem");
+          return false;
+        }
+        setState(slot, "Not saved: " + (r.data.error || "the server refused this answer") + ".", "problem");
+        return false;
+      })
+      .catch(function () {
+        inFlight[slot] = false;
+        setState(slot, "Not saved yet: no connection. Kept on this device; retrying.", "problem");
+        scheduleRetry();
+        updateSummary(true);
+        return false;
+      });
+  }
+
+  function flush(keepalive) {
+    var slots = Object.keys(pending);
+    return Promise.all(slots.map(function (slot) { return sendSlot(slot, keepalive); }))
+      .then(function (results) {
+        updateSummary(results.indexOf(false) !== -1 && !navigator.onLine);
+        return results.every(Boolean);
+      });
+  }
+
+  function scheduleRetry() {
+    if (retryTimer) { return; }
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      flush();
+    }, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 30000);
+  }
+
+  function queueSlot(slot, delay) {
+    pending[slot] = { values: valuesOf(slot), seq: nextSeq() };
+    storePending();
+    setState(slot, "Not saved yet", "unsaved");
+    updateNav(slot);
+    updateSummary(false);
+    clearTimeout(timers[slot]);
+    timers[slot] = setTimeout(function () { sendSlot(slot); }, delay);
+  }
+
+  // ---------- events ----------
+  form.addEventListener("change", function (event) {
+    var slot = slotOf(event.target);
+    if (slot) { queueSlot(slot, 300); }
+  });
+  form.addEventListener("input", function (event) {
+    var slot = slotOf(event.target);
+    if (slot && event.target.type !== "radio" && event.target.type !== "checkbox") {
+      queueSlot(slot, 1500);
+    }
+  });
+
+  // The plain form post (Save / Save and finish) carries every answer: give it the
+  // newest sequence so it cannot lose to this page's earlier autosaves.
+  form.addEventListener("submit", function () {
+    var seq = nextSeq();
+    var hidden = form.querySelector('input[name="seq"]');
+    if (hidden) { hidden.value = seq; }
+    Object.keys(pending).forEach(function (slot) { pending[slot].seq = seq; });
+    storePending();
+  });
+
+  form.querySelectorAll(".flag-button").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var slot = button.dataset.slot;
+      var flagged = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-pressed", flagged ? "true" : "false");
+      updateNav(slot);
+      api("PUT", "/api/attempts/" + attemptId + "/flags/" + slot, { flagged: flagged })
+        .then(function (r) { if (r.status === 200) { followServerClock(r.data); } })
+        .catch(function () { /* a flag is a reminder for the student; nothing is lost */ });
+    });
+  });
+
+  // Leaving the page (another tab, closing the laptop): send what is waiting.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") { flush(true); }
+  });
+  window.addEventListener("pagehide", function () { flush(true); });
+  window.addEventListener("online", function () { retryDelay = 2000; flush(); });
+  document.querySelectorAll(".question-nav a").forEach(function (link) {
+    link.addEventListener("click", function () { flush(); });
+  });
+
+  // ---------- countdown ----------
   function pad(n) { return n < 10 ? "0" + n : String(n); }
-
   function format(ms) {
     var total = Math.max(0, Math.floor(ms / 1000));
     var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
     return (h > 0 ? h + ":" + pad(m) : String(m)) + ":" + pad(s);
   }
-
   function announce(text) { if (announcer) { announcer.textContent = text; } }
 
   function timeUp() {
-    finished = true;
-    el.textContent = "0:00";
-    announce("Time is up. Your answers are being saved and submitted.");
-    var action = document.createElement("input");
-    action.type = "hidden"; action.name = "action"; action.value = "time-up";
-    form.appendChild(action);
-    form.submit();
+    finishing = true;
+    if (countdown) { countdown.textContent = "0:00"; }
+    announce("Time is up. Your last answers are being saved.");
+    // Send everything waiting (the server accepts saves for a short grace period),
+    // then ask the server to finish the attempt, then show the result.
+    Object.keys(timers).forEach(function (slot) { clearTimeout(timers[slot]); });
+    flush().then(function () {
+      return api("POST", "/api/attempts/" + attemptId + "/time-up", {});
+    }).then(function (r) {
+      if (r.data && r.data.state && r.data.state !== "in_progress") {
+        goToResult(r.data.result_url);
+      } else {
+        finishing = false;  // the server's clock says not yet: keep counting
+        if (r.data) { followServerClock(r.data); }
+      }
+    }).catch(function () {
+      finishing = false;
+      scheduleRetry();
+    });
   }
 
   function tick() {
-    if (finished) { return; }
+    if (finished || !countdown || deadline === null) { return; }
     var left = deadline - (Date.now() + offset);
-    el.textContent = format(left);
-    el.classList.toggle("warning", left <= 5 * 60 * 1000);
-    el.classList.toggle("urgent", left <= 60 * 1000);
+    if (!finishing) { countdown.textContent = format(left); }
+    countdown.classList.toggle("warning", left <= 5 * 60 * 1000);
+    countdown.classList.toggle("urgent", left <= 60 * 1000);
     [5, 1].forEach(function (minutes) {
-      if (!warned[minutes] && left <= minutes * 60 * 1000 && left > 0) {
+      if (!warned[minutes] && left <= minutes * 60 * 1000 && left > (minutes - 1) * 60 * 1000) {
         warned[minutes] = true;
         announce(minutes + (minutes === 1 ? " minute" : " minutes") + " left.");
       }
     });
-    if (left <= 0) { timeUp(); }
+    if (left <= 0 && !finishing) { timeUp(); }
   }
 
+  function poll() {
+    if (finished) { return; }
+    api("GET", statusUrl).then(function (r) {
+      if (r.status === 200) { followServerClock(r.data); }
+    }).catch(function () { /* offline: the countdown continues from the last reply */ });
+  }
+
+  // ---------- start ----------
+  // Answers typed before a reload or a lost connection, never acknowledged: put them
+  // back in the form and send them again (with their original sequence numbers).
+  Object.keys(pending).forEach(function (slot) {
+    applyValues(slot, pending[slot].values);
+    setState(slot, "Not saved yet (restored on this device)", "unsaved");
+    updateNav(slot);
+  });
+  updateSummary(false);
+  flush();
   tick();
   setInterval(tick, 1000);
+  setInterval(poll, 30000);
 })();

@@ -30,7 +30,7 @@ def course_zone() -> ZoneInfo:
 
 
 def init_web(app: Flask) -> None:
-    from quizapp.web import auth, errors, filters, security, staff, student
+    from quizapp.web import api, auth, errors, filters, security, staff, student
 
     security.init_app(app)
     filters.init_app(app)
@@ -38,6 +38,11 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(student.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(api.bp)
+    from quizapp.web import assets, preview  # bank images; staff question preview
+
+    app.register_blueprint(preview.bp)
+    app.register_blueprint(assets.bp)
 
 
 def utc(moment: datetime) -> datetime:

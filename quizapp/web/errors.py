@@ -10,6 +10,7 @@ from quizapp.services.errors import ServiceError
 
 _TITLES = {
     400: "Bad request",
+    401: "Please log in",
     403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",

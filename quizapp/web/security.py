@@ -32,6 +32,17 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     csrf.init_app(app)
 
+    @login_manager.unauthorized_handler
+    def unauthorized() -> Any:
+        # The API answers 401 in JSON; pages send the browser to the login form.
+        from flask import redirect, url_for
+
+        from quizapp.web.errors import error_response, wants_json
+
+        if wants_json():
+            return error_response(401, "Please log in again; your session has ended.")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         from quizapp.web import db_session

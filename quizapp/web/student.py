@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
-from quizapp.services.catalog import attempt_questions, release_policy, student_timing
+from quizapp.services.catalog import attempt_questions, release_policy, rules_for
 from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
 from quizapp.web import course_zone, db_session, grace, now
@@ -67,6 +67,7 @@ def _own_attempt(attempt_id: int) -> Attempt:
 def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
     session = db_session()
     answers = attempt_service.current_answers(session, attempt.id)
+    flagged = attempt_service.flagged_slots(session, attempt.id)
     items = []
     for number, (entry, question) in enumerate(attempt_questions(session, attempt), start=1):
         answer = answers.get(entry.slot)
@@ -82,6 +83,7 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
                 if value is not None
                 else [],
                 "saved_at": answer.saved_at if answer and value is not None else None,
+                "flagged": entry.slot in flagged,
             }
         )
     return items
@@ -199,7 +201,7 @@ def result(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
     if attempt.state is AttemptState.IN_PROGRESS:
         return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
-    timing = student_timing(attempt.quiz, current_user)
+    timing = rules_for(db_session(), attempt.quiz, current_user).timing
     released = release_policy(attempt.quiz).marks.is_released(now(), timing.closes_at)
     return render_template(
         "student/result.html",

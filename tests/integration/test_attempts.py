@@ -104,7 +104,7 @@ def test_saves_are_accepted_until_the_grace_ends_then_refused_and_finalised(sess
     session.refresh(attempt)
     assert attempt.state is AttemptState.TIMED_OUT and attempt.finished_at == deadline
     assert attempt.score == 2  # the 2-mark CNN question saved within the grace
-    with pytest.raises(Conflict, match="already been submitted"):
+    with pytest.raises(Conflict, match="time for this attempt is over"):
         svc.save_answers(session, attempt, {slot: ["99"]}, 3, deadline, GRACE)
 
 
@@ -131,6 +131,8 @@ def test_submit_twice_is_a_no_op_and_marks_are_written_once(session, quiz, alice
     attempt = svc.start_attempt(session, quiz.id, alice, now, GRACE)
     assert svc.submit_attempt(session, attempt, now, GRACE) is True
     assert svc.submit_attempt(session, attempt, now, GRACE) is False
+    with pytest.raises(Conflict, match="already been submitted"):
+        svc.save_answers(session, attempt, {1: ["A"]}, 1, now, GRACE)
     assert attempt.state is AttemptState.SUBMITTED and attempt.score == 0
     marks = session.scalar(
         select(func.count()).select_from(Mark).where(Mark.attempt_id == attempt.id)

@@ -138,3 +138,119 @@ def test_exact_factor_has_no_float_drift():
     extra = Accommodation(Fraction(1, 3)).extra_time(timedelta(minutes=90))
     assert extra == timedelta(minutes=-60)  # a factor below 1 shortens, exactly
     assert Accommodation(Fraction(4, 3)).extra_time(timedelta(minutes=90)) == timedelta(minutes=30)
+
+
+# --- Overrides: per student, per group (most generous), the student's own winning. ---
+from quizapp.domain.timing import Override, combine, most_generous, recomputed_deadline  # noqa: E402
+
+W = Window(OPENS, CLOSES, HOUR)
+LATE_CLOSE = CLOSES + timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("case", "accommodation", "own", "groups", "started", "deadline"),
+    [
+        (
+            "student's own longer limit",
+            Accommodation(),
+            Override(time_limit=timedelta(minutes=80)),
+            [],
+            at(1),
+            at(2, 20),
+        ),
+        (
+            "an override that shortens",
+            Accommodation(),
+            Override(time_limit=timedelta(minutes=30)),
+            [],
+            at(1),
+            at(1, 30),
+        ),
+        (
+            "student's later close lets a late start keep its hour",
+            Accommodation(),
+            Override(closes_at=LATE_CLOSE),
+            [],
+            at(23, 30),
+            at(24, 30),
+        ),
+        (
+            "student's earlier close cuts",
+            Accommodation(),
+            Override(closes_at=at(2)),
+            [],
+            at(1, 30),
+            at(2),
+        ),
+        (
+            "most generous of two groups",
+            Accommodation(),
+            None,
+            [
+                Override(time_limit=timedelta(minutes=70)),
+                Override(time_limit=timedelta(minutes=90)),
+            ],
+            at(1),
+            at(2, 30),
+        ),
+        (
+            "own override wins over a more generous group",
+            Accommodation(),
+            Override(time_limit=timedelta(minutes=45)),
+            [Override(time_limit=timedelta(minutes=90))],
+            at(1),
+            at(1, 45),
+        ),
+        (
+            "accommodation applies on top of a group's limit and close",
+            Accommodation(Fraction(3, 2)),
+            None,
+            [Override(time_limit=timedelta(minutes=40), closes_at=at(10))],
+            at(9, 50),
+            at(10, 20),  # 60 minutes, but the close (pushed by 20) cuts it
+        ),
+        (
+            "student's own limit is final: the accommodation is not added again",
+            Accommodation(Fraction(3, 2)),
+            Override(time_limit=timedelta(minutes=100)),
+            [],
+            at(1),
+            at(2, 40),
+        ),
+    ],
+)
+def test_overrides(case, accommodation, own, groups, started, deadline):
+    timing = timing_for(W, accommodation, own, groups)
+    assert timing.deadline_if_started_at(started) == deadline, case
+
+
+def test_group_overrides_combine_field_by_field():
+    merged = most_generous(
+        [Override(opens_at=at(2), max_attempts=2), Override(opens_at=at(1), closes_at=LATE_CLOSE)]
+    )
+    assert merged == Override(opens_at=at(1), closes_at=LATE_CLOSE, max_attempts=2)
+    assert combine(Override(max_attempts=1), [Override(max_attempts=3)]).max_attempts == 1
+    assert combine(None, []) == Override()
+
+
+def test_an_earlier_open_for_one_student():
+    timing = timing_for(W, student_override=Override(opens_at=OPENS - HOUR))
+    assert timing.state_at(OPENS - timedelta(minutes=30)) is WindowState.OPEN
+
+
+@pytest.mark.parametrize(
+    ("new_limit", "now", "deadline"),
+    [
+        (timedelta(minutes=80), at(1, 50), at(2, 20)),  # extended mid-attempt
+        (timedelta(minutes=30), at(1, 10), at(1, 30)),  # shortened, still in the future
+        (timedelta(minutes=30), at(1, 45), at(1, 45)),  # shortened below the time used: ends now
+    ],
+)
+def test_changing_an_override_mid_attempt_recomputes_the_deadline(new_limit, now, deadline):
+    timing = timing_for(W, student_override=Override(time_limit=new_limit))
+    assert recomputed_deadline(timing, at(1), now) == deadline
+
+
+def test_recomputed_deadline_with_no_limit_and_no_close_is_none():
+    timing = timing_for(Window(OPENS, None, None))
+    assert recomputed_deadline(timing, at(1), at(2)) is None

@@ -1,0 +1,159 @@
+"""The JSON API used by the attempt page: status, autosave, review flags, time-up.
+
+Documented in docs/api/openapi.yaml. Every state-changing call needs the CSRF token in
+the X-CSRFToken header. Every response carries the server's time and the attempt's
+current deadline, so the page's countdown follows the server, including extra time
+granted by staff while the page is open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from quizapp.domain.timing import AttemptState
+from quizapp.models import Attempt
+from quizapp.services import attempts as attempt_service
+from quizapp.services.errors import InvalidInput
+from quizapp.web import course_zone, db_session, grace, now
+from quizapp.web.security import student_required
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_SEQ = 2**63 - 1
+MAX_VALUES = 200
+MAX_VALUE_CHARS = 100_000
+
+
+def _body(allowed: Mapping[str, type | tuple[type, ...]], required: set[str]) -> dict[str, Any]:
+    """The JSON object of the request, checked strictly: unknown or mistyped fields are
+    refused with a message that names them, before anything is written."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(unknown)}.")
+    missing = sorted(required - set(data))
+    if missing:
+        raise InvalidInput(f"Missing field(s): {', '.join(missing)}.")
+    for key, kinds in allowed.items():
+        if key in data and (
+            not isinstance(data[key], kinds)
+            or (isinstance(data[key], bool) and bool not in _as_tuple(kinds))
+        ):
+            raise InvalidInput(f"Field {key!r} has the wrong type.")
+    return data
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _clean_text(text: str) -> str:
+    if len(text) > MAX_VALUE_CHARS:
+        raise InvalidInput(f"An answer may have at most {MAX_VALUE_CHARS} characters.")
+    if "\x00" in text:
+        raise InvalidInput("An answer must not contain NUL characters.")
+    return text
+
+
+def _values(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [_clean_text(raw)]
+    if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+        if len(raw) > MAX_VALUES:
+            raise InvalidInput(f"At most {MAX_VALUES} values per answer.")
+        return [_clean_text(v) for v in raw]
+    raise InvalidInput("'value' must be a string, a list of strings, or null.")
+
+
+def _own_attempt(attempt_id: int) -> Attempt:
+    return attempt_service.attempt_for_student(
+        db_session(), attempt_id, current_user, now(), grace()
+    )
+
+
+def _clock_fields(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "attempt_id": attempt.id,
+        "state": attempt.state.value,
+        "deadline": attempt.deadline_at.isoformat() if attempt.deadline_at else None,
+        "server_now": now().isoformat(),
+        "grace_seconds": int(grace().total_seconds()),
+        "result_url": url_for("student.result", attempt_id=attempt.id)
+        if attempt.state is not AttemptState.IN_PROGRESS
+        else None,
+    }
+
+
+def _local(moment: Any) -> str | None:
+    return moment.astimezone(course_zone()).strftime("%H:%M:%S %Z") if moment else None
+
+
+@bp.get("/attempts/<int:attempt_id>")
+@student_required
+def status(attempt_id: int) -> Response:
+    attempt = _own_attempt(attempt_id)
+    session = db_session()
+    answers = attempt_service.current_answers(session, attempt.id)
+    return jsonify(
+        **_clock_fields(attempt),
+        answers={
+            str(slot): {
+                "seq": a.seq,
+                "saved_at": a.saved_at.isoformat(),
+                "saved_at_local": _local(a.saved_at),
+            }
+            for slot, a in answers.items()
+        },
+        flags=sorted(attempt_service.flagged_slots(session, attempt.id)),
+    )
+
+
+@bp.put("/attempts/<int:attempt_id>/answers/<int:slot>")
+@student_required
+def save_answer(attempt_id: int, slot: int) -> Response:
+    body = _body({"value": (str, list, type(None)), "seq": int}, {"value", "seq"})
+    seq = body["seq"]
+    if not 0 <= seq <= MAX_SEQ:
+        raise InvalidInput("'seq' must be a whole number from 0 to 2^63-1.")
+    values = _values(body["value"])
+    attempt = _own_attempt(attempt_id)
+    (result,) = attempt_service.save_answers(
+        db_session(), attempt, {slot: values}, seq, now(), grace(), request.remote_addr or ""
+    )
+    return jsonify(
+        **_clock_fields(attempt),
+        slot=result.slot,
+        status=result.status.value,
+        seq=result.seq,
+        saved_at=result.saved_at.isoformat() if result.saved_at else None,
+        saved_at_local=_local(result.saved_at),
+    )
+
+
+@bp.put("/attempts/<int:attempt_id>/flags/<int:slot>")
+@student_required
+def flag(attempt_id: int, slot: int) -> Response:
+    body = _body({"flagged": bool}, {"flagged"})
+    attempt = _own_attempt(attempt_id)
+    attempt_service.set_flag(db_session(), attempt, slot, body["flagged"])
+    return jsonify(**_clock_fields(attempt), slot=slot, flagged=body["flagged"])
+
+
+@bp.post("/attempts/<int:attempt_id>/time-up")
+@student_required
+def time_up(attempt_id: int) -> Response:
+    """The page's countdown reached zero and its pending saves are in: finish now if the
+    server agrees the deadline has passed (otherwise nothing happens: the server's clock
+    decides, not the browser's)."""
+    attempt = _own_attempt(attempt_id)
+    attempt_service.finish_if_deadline_reached(db_session(), attempt, now())
+    return jsonify(**_clock_fields(attempt))
