@@ -12,9 +12,9 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import (
-    CheckConstraint,
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Dialect,
     Enum,
