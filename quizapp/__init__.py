@@ -27,9 +27,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database = Database()
     database.init_app(app)
 
-    from quizapp.web import init_web
+    from quizapp.ratelimit import LoginThrottle, default_storage_uri
+
+    app.extensions["quizapp_login_throttle"] = LoginThrottle(
+        app.config.get("QUIZAPP_RATELIMIT_STORAGE_URI")
+        or default_storage_uri(app.config["QUIZAPP_DATABASE_URL"]),
+        per_account=app.config["QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT"],
+        per_address=app.config["QUIZAPP_LOGIN_FAILURES_PER_ADDRESS"],
+    )
+
+    from quizapp.web import check_access_rules, init_web
 
     init_web(app)
+    check_access_rules(app)
 
     from quizapp.cli import register_commands
 

@@ -58,18 +58,85 @@ def _load(path: str):  # type: ignore[no-untyped-def]
 
 @bank_group.command("validate")
 @click.argument("path", type=click.Path())
+@click.option(
+    "--seeds",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Variants to check per question (seed 0 .. N-1, as in the preview page).",
+)
 @with_appcontext
-def bank_validate(path: str) -> None:
-    """Check every file under PATH; exit 1 on any problem."""
+def bank_validate(path: str, seeds: int) -> None:
+    """Check every file under PATH: loading, then every question for SEEDS variants
+    (stems and maths render, model answers score full marks, wrong answers do not,
+    images exist) and every quiz's draw. Exit 1 on any problem."""
+    from quizapp.bank.validate import validate_bank
+
     bank = _load(path)
-    for problem in bank.problems:
+    problems = validate_bank(bank, seeds=seeds)
+    for problem in problems:
         click.echo(str(problem), err=True)
-    if not bank.ok:
-        click.echo(f"{len(bank.problems)} problem(s) in {path}", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {path}", err=True)
         sys.exit(1)
     click.echo(
-        f"{path}: {len(bank.questions)} questions and {len(bank.quizzes)} quizzes, no problems."
+        f"{path}: {len(bank.questions)} questions and {len(bank.quizzes)} quizzes, "
+        f"{seeds} variants each, no problems."
     )
+
+
+@bank_group.command("preview")
+@click.argument("quiz_key")
+@click.option("--seed", default=0, show_default=True, type=int, help="The attempt seed.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="HTML file (default: stdout).")
+@click.option("--bank", "bank_path", default=None, help="Bank folder (default: QUIZAPP_BANK_PATH).")
+@with_appcontext
+def bank_preview(quiz_key: str, seed: int, out: str | None, bank_path: str | None) -> None:
+    """Write one variant of QUIZ_KEY, with answers, to a standalone HTML file (staff only).
+
+    The questions are drawn exactly as for an attempt with --seed; no database is used.
+    """
+    import base64
+
+    from flask import render_template
+
+    from quizapp.bank.assets import ASSET_TYPES, AssetError, resolve_asset, rewrite_images
+    from quizapp.bank.preview import PreviewError, preview_quiz
+
+    path = bank_path or current_app.config["QUIZAPP_BANK_PATH"]
+    bank = _load(path)
+    if not bank.ok:
+        for problem in bank.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"{path} has problems; run `quizapp bank validate {path}`.")
+    base = bank.root if bank.root.is_dir() else bank.root.parent
+
+    def inline_images(file: str):  # type: ignore[no-untyped-def]
+        def data_uri(src: str) -> str | None:
+            try:
+                target = resolve_asset(base, file, src)
+            except AssetError:
+                return None
+            kind = ASSET_TYPES[target.suffix.lower()]
+            return f"data:{kind};base64,{base64.b64encode(target.read_bytes()).decode()}"
+
+        return lambda fragment: rewrite_images(fragment, data_uri)
+
+    try:
+        preview = preview_quiz(bank, quiz_key, seed, inline_images)
+    except PreviewError as exc:
+        raise click.ClickException(str(exc)) from exc
+    css = (Path(current_app.root_path) / "static" / "questions.css").read_text(encoding="utf-8")
+    page = render_template("staff/preview_standalone.html", preview=preview, css=css)
+    if out is None:
+        click.echo(page)
+    else:
+        Path(out).write_text(page, encoding="utf-8")
+        click.echo(
+            f"Wrote {out}: {preview.title}, seed {seed}, {len(preview.items)} questions "
+            "(staff preview: it shows the answers).",
+            err=True,
+        )
 
 
 @bank_group.command("import")
@@ -141,6 +208,66 @@ def export_scores(quiz_key: str) -> None:
         sys.stdout.write(chunk)
 
 
+overrides_group = click.Group("overrides", help="Per-student and per-group overrides.")
+
+
+@overrides_group.command("set")
+@click.argument("quiz_key")
+@click.option("--student", "username", help="The student's username.")
+@click.option("--group", "group_name", help="A roster group.")
+@click.option("--time-limit", type=click.IntRange(min=1), help="Time limit in minutes.")
+@click.option("--closes", help="A later (or earlier) close, e.g. '2027-01-19 12:00' (course zone).")
+@click.option("--opens", help="A different open time (course zone).")
+@click.option("--attempts", type=click.IntRange(min=1), help="Attempts allowed.")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@with_appcontext
+def overrides_set(
+    quiz_key: str,
+    username: str | None,
+    group_name: str | None,
+    time_limit: int | None,
+    closes: str | None,
+    opens: str | None,
+    attempts: int | None,
+    reason: str,
+) -> None:
+    """Give one student or one group different times for QUIZ_KEY. Running attempts get
+    their new deadline at once (never below the time already used); the open page shows
+    it within a minute."""
+    from zoneinfo import ZoneInfo
+
+    from quizapp.domain.quiz import parse_local_time
+    from quizapp.models import User
+    from quizapp.services.overrides import OverrideChange, set_override
+
+    session = db_session()
+    quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()
+    if quiz is None:
+        raise click.ClickException(f"No quiz {quiz_key!r}.")
+    user_id = None
+    if username:
+        user_id = session.scalars(select(User.id).where(User.username == username)).first()
+        if user_id is None:
+            raise click.ClickException(f"No user {username!r}.")
+    zone = ZoneInfo(current_app.config["QUIZAPP_TIMEZONE"])
+    try:
+        change = OverrideChange(
+            opens_at=parse_local_time(opens, zone) if opens else None,
+            closes_at=parse_local_time(closes, zone) if closes else None,
+            time_limit=timedelta(minutes=time_limit) if time_limit else None,
+            max_attempts=attempts,
+            reason=reason,
+        )
+        moved = set_override(
+            session, quiz.id, change, now(), user_id=user_id, group_name=group_name or None
+        )
+    except (ValueError, ServiceError) as exc:
+        raise click.ClickException(getattr(exc, "message", str(exc))) from exc
+    click.echo(f"Override saved; {len(moved)} running attempt(s) got a new deadline.")
+    for attempt in moved:
+        click.echo(f"  attempt {attempt.id}: now ends {attempt.deadline_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
 DEMO_STUDENTS = [
     ("alice", "Alice Adeyemi"),
     ("bob", "Bob Björk"),
@@ -188,7 +315,15 @@ def demo(bank_path: str | None) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init_db, bank_group, users_group, attempts_group, export_group, demo):
+    for command in (
+        init_db,
+        bank_group,
+        users_group,
+        attempts_group,
+        export_group,
+        overrides_group,
+        demo,
+    ):
         app.cli.add_command(command)
 
 

@@ -41,6 +41,13 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
         "QUIZAPP_GRACE": timedelta(seconds=grace),
         "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),
+        "QUIZAPP_RATELIMIT_STORAGE_URI": env.get("QUIZAPP_RATELIMIT_STORAGE_URI", ""),
+        "QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT": env.get(
+            "QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT", "100 per hour"
+        ),
+        "QUIZAPP_LOGIN_FAILURES_PER_ADDRESS": env.get(
+            "QUIZAPP_LOGIN_FAILURES_PER_ADDRESS", "2000 per hour"
+        ),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=session_hours),
         "WTF_CSRF_TIME_LIMIT": session_hours * 3600,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -182,6 +183,7 @@ class Quiz(Base):
     max_attempts: Mapped[int] = mapped_column(default=1)
     grading: Mapped[str] = mapped_column(String(20), default="highest")
     shuffle_slots: Mapped[bool] = mapped_column(default=False)
+    flag_concurrent_use: Mapped[bool] = mapped_column(default=True, server_default=true())
     release: Mapped[dict[str, Any]]
     timezone: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(500), default="")
@@ -240,6 +242,9 @@ class Attempt(Base):
     score: Mapped[Fraction | None]
     max_score: Mapped[Fraction]
     receipt: Mapped[str | None] = mapped_column(String(32))
+    # Set when answers arrived from two browser sessions or addresses at once: a flag for
+    # staff to look at, never a block (a student may switch laptops honestly).
+    concurrent_use_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="attempts")
     quiz: Mapped[Quiz] = relationship()
@@ -273,6 +278,9 @@ class AnswerLog(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime]
     ip: Mapped[str] = mapped_column(String(64), default="")
+    client: Mapped[str] = mapped_column(
+        String(32), default="", server_default=""
+    )  # browser session
 
 
 class Mark(Base):
@@ -352,3 +360,33 @@ class SlotFlag(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
     slot: Mapped[int]
+
+
+class RateLimitCounter(Base):
+    """Counters for Flask-Limiter (fixed windows), shared by every app process."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int]
+    expires_at: Mapped[float]
+
+
+class AuditEvent(Base):
+    """Who did what to whom, when and from where: append-only evidence."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_subject_at", "subject_id", "at"),
+        Index("ix_audit_log_quiz_at", "quiz_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    quiz_id: Mapped[int | None] = mapped_column(ForeignKey("quizzes.id", ondelete="SET NULL"))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

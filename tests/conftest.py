@@ -83,6 +83,7 @@ def app(database_url: str, clock: FakeClock) -> Iterator:
         }
     )
     yield app
+    app.extensions["quizapp_login_throttle"].close()
     database = app.extensions["quizapp_db"]
     database.remove()
     _empty_all_tables(database.engine)

@@ -39,6 +39,7 @@ class QuizDef:
     release: ReleasePolicy
     slots: tuple[SlotSpec, ...]
     timezone: str
+    flag_concurrent_use: bool = True
 
 
 def parse_local_time(value: Any, zone: ZoneInfo) -> datetime:
@@ -147,6 +148,7 @@ def read_quiz(data: Any, path: Path, problems: Problems, course_zone: str) -> Qu
         spec.one_of("grading", [g.value for g in GradingPolicy], default="highest")
     )
     shuffle = spec.boolean("shuffle_questions", default=False)
+    flag_concurrent = spec.boolean("flag_concurrent_use", default=True)
 
     release = DEFAULT_RELEASE
     if spec.has("release"):
@@ -176,7 +178,17 @@ def read_quiz(data: Any, path: Path, problems: Problems, course_zone: str) -> Qu
         return None
     window = Window(opens_at, closes_at, time_limit, extend)
     return QuizDef(
-        key, title, description, window, attempts, grading, shuffle, release, tuple(slots), zone.key
+        key,
+        title,
+        description,
+        window,
+        attempts,
+        grading,
+        shuffle,
+        release,
+        tuple(slots),
+        zone.key,
+        flag_concurrent,
     )
 
 

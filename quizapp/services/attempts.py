@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,6 +35,7 @@ from quizapp.models import (
     SlotFlag,
     User,
 )
+from quizapp.services import audit
 from quizapp.services.catalog import attempt_questions, current_candidates, rules_for
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 
@@ -74,7 +75,7 @@ def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt
 
 
 def start_attempt(
-    session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta
+    session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta, ip: str = ""
 ) -> Attempt:
     """Start (or return the already running) attempt. Idempotent under double clicks:
     the partial unique index allows one in-progress attempt, so a racing second insert
@@ -123,6 +124,18 @@ def start_attempt(
     )
     session.add(attempt)
     try:
+        session.flush()
+        audit.record(
+            session,
+            "start",
+            now,
+            actor_id=user.id,
+            subject_id=user.id,
+            quiz_id=quiz.id,
+            attempt_id=attempt.id,
+            ip=ip,
+            deadline=attempt.deadline_at.isoformat() if attempt.deadline_at else None,
+        )
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -196,6 +209,7 @@ def save_answers(
     now: datetime,
     grace: timedelta,
     ip: str = "",
+    client: str = "",
 ) -> list[SaveResult]:
     """Save several slots' answers at once (a form post or one autosave).
 
@@ -237,6 +251,7 @@ def save_answers(
             session.rollback()
             raise InvalidInput(f"Question {slot}: {exc}") from exc
     stored = current_answers(session, locked.id)
+    _notice_concurrent_use(session, locked, now, ip, client)
     results = []
     for slot, value in values.items():
         before = stored.get(slot)
@@ -265,6 +280,43 @@ def save_answers(
             results.append(SaveResult(slot, status, newer.saved_at, newer.seq))
     session.commit()
     return results
+
+
+CONCURRENT_WINDOW = timedelta(minutes=5)
+
+
+def _notice_concurrent_use(
+    session: Session, attempt: Attempt, now: datetime, ip: str, client: str
+) -> None:
+    """Flag (never block) an attempt answered from two browser sessions or addresses
+    within a few minutes of each other, for staff to look at."""
+    if attempt.concurrent_use_at is not None or not attempt.quiz.flag_concurrent_use:
+        return
+    other = session.execute(
+        select(AnswerLog.ip, AnswerLog.client)
+        .where(
+            AnswerLog.attempt_id == attempt.id,
+            AnswerLog.received_at >= now - CONCURRENT_WINDOW,
+            or_(AnswerLog.ip != ip[:64], AnswerLog.client != client[:32]),
+        )
+        .order_by(AnswerLog.id.desc())
+        .limit(1)
+    ).first()
+    if other is None:
+        return
+    attempt.concurrent_use_at = now
+    audit.record(
+        session,
+        "concurrent_use",
+        now,
+        subject_id=attempt.user_id,
+        quiz_id=attempt.quiz_id,
+        attempt_id=attempt.id,
+        ip=ip,
+        client=client,
+        other_ip=other.ip,
+        other_client=other.client,
+    )
 
 
 def submit_attempt(session: Session, attempt: Attempt, now: datetime, grace: timedelta) -> bool:
@@ -318,6 +370,18 @@ def _finalize(session: Session, attempt: Attempt, now: datetime, reason: FinishR
         session.add(_mark_row(attempt.id, entry.slot, entry.version_id, grade, mark, now))
     attempt.score = total(scores)
     attempt.receipt = receipt_code(attempt, answers)
+    audit.record(
+        session,
+        "submit" if reason is FinishReason.SUBMITTED else "finalise",
+        now,
+        actor_id=attempt.user_id if reason is FinishReason.SUBMITTED else None,
+        subject_id=attempt.user_id,
+        quiz_id=attempt.quiz_id,
+        attempt_id=attempt.id,
+        reason=reason.value,
+        score=str(attempt.score),
+        receipt=attempt.receipt,
+    )
     session.commit()
     return True
 

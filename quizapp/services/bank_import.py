@@ -113,6 +113,7 @@ def _quiz_hash(loaded: LoadedQuiz) -> str:
         "attempts": quiz.max_attempts,
         "grading": quiz.grading.value,
         "shuffle": quiz.shuffle_slots,
+        "flag_concurrent_use": quiz.flag_concurrent_use,
         "release": quiz.release.to_json(),
         "timezone": quiz.timezone,
         "slots": [[str(s.marks), list(s.candidates), s.pool] for s in loaded.slots],
@@ -143,6 +144,7 @@ def _sync_quiz(session: Session, loaded: LoadedQuiz, report: ImportReport) -> No
     quiz.max_attempts = quiz_def.max_attempts
     quiz.grading = quiz_def.grading.value
     quiz.shuffle_slots = quiz_def.shuffle_slots
+    quiz.flag_concurrent_use = quiz_def.flag_concurrent_use
     quiz.release = quiz_def.release.to_json()
     quiz.timezone = quiz_def.timezone
     quiz.source = f"{loaded.file}:{loaded.line}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from quizapp.db import begin_write
 from quizapp.domain.timing import AttemptState, recomputed_deadline
 from quizapp.models import Attempt, Quiz, QuizOverride, User, UserGroup
+from quizapp.services import audit
 from quizapp.services.catalog import rules_for
 from quizapp.services.errors import InvalidInput, NotFound
 
@@ -78,6 +80,21 @@ def set_override(
     row.created_at = now
     session.flush()
     moved = _recompute(session, quiz, user_id, group_name, now)
+    audit.record(
+        session,
+        "override",
+        now,
+        actor_id=by.id if by else None,
+        subject_id=user_id,
+        quiz_id=quiz_id,
+        group=group_name,
+        reason=change.reason,
+        opens_at=change.opens_at.isoformat() if change.opens_at else None,
+        closes_at=change.closes_at.isoformat() if change.closes_at else None,
+        time_limit_minutes=change.time_limit.total_seconds() / 60 if change.time_limit else None,
+        max_attempts=change.max_attempts,
+        moved={str(a.id): a.deadline_at.isoformat() if a.deadline_at else None for a in moved},
+    )
     session.commit()
     return moved
 
@@ -101,4 +118,32 @@ def _recompute(
         if deadline != attempt.deadline_at:
             attempt.deadline_at = deadline
             moved.append(attempt)
+    return moved
+
+
+def recompute_deadlines_for_users(
+    session: Session, user_ids: Iterable[int], now: datetime
+) -> list[Attempt]:
+    """Move the deadline of every running attempt (any quiz) of these students, after
+    their accommodation changed. Same rule as for an override: never earlier than now.
+
+    Runs in the caller's write transaction (begin_write first); the caller audits and
+    commits. Returns the attempts whose deadline moved.
+    """
+    wanted = sorted(set(user_ids))
+    moved: list[Attempt] = []
+    for start in range(0, len(wanted), 500):  # bounded IN lists on every engine
+        pairs = session.execute(
+            select(Attempt.quiz_id, Attempt.user_id)
+            .where(
+                Attempt.state == AttemptState.IN_PROGRESS,
+                Attempt.user_id.in_(wanted[start : start + 500]),
+            )
+            .distinct()
+            .order_by(Attempt.quiz_id, Attempt.user_id)
+        ).all()
+        for quiz_id, user_id in pairs:
+            quiz = session.get(Quiz, quiz_id)
+            if quiz is not None:
+                moved.extend(_recompute(session, quiz, user_id, None, now))
     return moved

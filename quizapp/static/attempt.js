@@ -29,7 +29,7 @@
   var deadline = countdown ? Date.parse(countdown.dataset.deadline) : null;
   var offset = countdown ? Date.parse(countdown.dataset.serverNow) - Date.now() : 0;
   var pending = loadPending();   // slot -> {values: [...], seq: 123}
-  var inFlight = {};             // slot -> true while a PUT is on its way
+  var inFlight = {};             // slot -> the promise of the PUT on its way
   var timers = {};
   var retryDelay = 2000;
   var retryTimer = null;
@@ -159,10 +159,16 @@
 
   function sendSlot(slot, keepalive) {
     var item = pending[slot];
-    if (!item || inFlight[slot]) { return Promise.resolve(true); }
-    inFlight[slot] = true;
+    if (!item) { return Promise.resolve(true); }
+    if (inFlight[slot]) {
+      // Wait for the PUT on its way (and its resend of a newer value): time-up must not
+      // overtake a slow last autosave and finish the attempt without it.
+      return inFlight[slot].then(function (ok) {
+        return ok && pending[slot] ? sendSlot(slot, keepalive) : ok;
+      });
+    }
     var url = "/api/attempts/" + attemptId + "/answers/" + slot;
-    return api("PUT", url, { value: item.values, seq: item.seq }, keepalive)
+    var request = api("PUT", url, { value: item.values, seq: item.seq }, keepalive)
       .then(function (r) {
         inFlight[slot] = false;
         var current = pending[slot];
@@ -175,6 +181,7 @@
             setState(slot, "Saved " + r.data.saved_at_local, "saved");
           }
           retryDelay = 2000;
+          updateSummary(false);
           if (pending[slot]) { sendSlot(slot); }  // changed again while this was on its way
           return true;
         }
@@ -200,6 +207,8 @@
         updateSummary(true);
         return false;
       });
+    inFlight[slot] = request;
+    return request;
   }
 
   function flush(keepalive) {

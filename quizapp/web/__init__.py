@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter, Map
 
 from quizapp.db import Database
 
@@ -29,20 +30,48 @@ def course_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["QUIZAPP_TIMEZONE"])
 
 
-def init_web(app: Flask) -> None:
-    from quizapp.web import api, auth, errors, filters, security, staff, student
+class IdConverter(IntegerConverter):
+    """Database ids in URLs: positive and within a 32-bit integer column, so an absurd id
+    is a plain 404 from routing rather than an overflow in the database driver."""
 
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+def init_web(app: Flask) -> None:
+    from quizapp.web import (
+        api,
+        assets,
+        auth,
+        errors,
+        filters,
+        preview,
+        security,
+        staff,
+        stats,
+        student,
+    )  # fmt: skip
+
+    app.url_map.converters["id"] = IdConverter
     security.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(student.bp)
-    app.register_blueprint(staff.bp)
-    app.register_blueprint(api.bp)
-    from quizapp.web import assets, preview  # bank images; staff question preview
+    for blueprint in (auth.bp, student.bp, api.bp, staff.bp, preview.bp, assets.bp, stats.bp):
+        app.register_blueprint(blueprint)
 
-    app.register_blueprint(preview.bp)
-    app.register_blueprint(assets.bp)
+
+def check_access_rules(app: Flask) -> None:
+    """Fail closed at start-up: every view must say who may reach it (security.py)."""
+    from quizapp.web.security import ACCESS_LEVELS
+
+    for endpoint, view in app.view_functions.items():
+        if endpoint == "static":
+            continue
+        if getattr(view, "access", None) not in ACCESS_LEVELS:
+            raise RuntimeError(
+                f"view {endpoint!r} has no access rule: decorate it with public, "
+                "student_required or staff_required"
+            )
 
 
 def utc(moment: datetime) -> datetime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -97,7 +97,7 @@ def _local(moment: Any) -> str | None:
     return moment.astimezone(course_zone()).strftime("%H:%M:%S %Z") if moment else None
 
 
-@bp.get("/attempts/<int:attempt_id>")
+@bp.get("/attempts/<id:attempt_id>")
 @student_required
 def status(attempt_id: int) -> Response:
     attempt = _own_attempt(attempt_id)
@@ -117,7 +117,7 @@ def status(attempt_id: int) -> Response:
     )
 
 
-@bp.put("/attempts/<int:attempt_id>/answers/<int:slot>")
+@bp.put("/attempts/<id:attempt_id>/answers/<id:slot>")
 @student_required
 def save_answer(attempt_id: int, slot: int) -> Response:
     body = _body({"value": (str, list, type(None)), "seq": int}, {"value", "seq"})
@@ -127,7 +127,14 @@ def save_answer(attempt_id: int, slot: int) -> Response:
     values = _values(body["value"])
     attempt = _own_attempt(attempt_id)
     (result,) = attempt_service.save_answers(
-        db_session(), attempt, {slot: values}, seq, now(), grace(), request.remote_addr or ""
+        db_session(),
+        attempt,
+        {slot: values},
+        seq,
+        now(),
+        grace(),
+        request.remote_addr or "",
+        session.get("client", ""),
     )
     return jsonify(
         **_clock_fields(attempt),
@@ -139,7 +146,7 @@ def save_answer(attempt_id: int, slot: int) -> Response:
     )
 
 
-@bp.put("/attempts/<int:attempt_id>/flags/<int:slot>")
+@bp.put("/attempts/<id:attempt_id>/flags/<id:slot>")
 @student_required
 def flag(attempt_id: int, slot: int) -> Response:
     body = _body({"flagged": bool}, {"flagged"})
@@ -148,7 +155,7 @@ def flag(attempt_id: int, slot: int) -> Response:
     return jsonify(**_clock_fields(attempt), slot=slot, flagged=body["flagged"])
 
 
-@bp.post("/attempts/<int:attempt_id>/time-up")
+@bp.post("/attempts/<id:attempt_id>/time-up")
 @student_required
 def time_up(attempt_id: int) -> Response:
     """The page's countdown reached zero and its pending saves are in: finish now if the

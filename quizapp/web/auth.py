@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from quizapp.services import audit
 from quizapp.services.users import authenticate
-from quizapp.web import db_session
+from quizapp.web import db_session, now
 from quizapp.web.forms import ConfirmForm, LoginForm
 from quizapp.web.security import public, student_required
 
@@ -28,19 +39,35 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(url_for("student.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(db_session(), form.username.data or "", form.password.data or "")
+        session_db = db_session()
+        username = form.username.data or ""
+        address = request.remote_addr or ""
+        throttle = current_app.extensions["quizapp_login_throttle"]
+        if not throttle.allows(username, address):
+            audit.record_now(
+                session_db, "login_throttled", now(), ip=address, username=username[:150]
+            )
+            return render_template("auth/login.html", form=form, throttled=True), 429
+        user = authenticate(session_db, username, form.password.data or "")
         if user is not None:
+            audit.record_now(
+                session_db, "login", now(), actor_id=user.id, subject_id=user.id, ip=address
+            )
             # A fresh session at login: nothing planted before login survives it.
             session.clear()
             session.permanent = True
+            # Names this browser session in the answer log (two at once get flagged).
+            session["client"] = secrets.token_hex(8)
             login_user(user)
             default = url_for("staff.index") if user.is_staff else url_for("student.dashboard")
             return redirect(_safe_next(request.args.get("next")) or default)
+        throttle.failed(username, address)
+        audit.record_now(session_db, "login_failed", now(), ip=address, username=username[:150])
         flash("The username or password is incorrect.", "error")
     return render_template("auth/login.html", form=form)
 

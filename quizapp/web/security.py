@@ -17,6 +17,10 @@ csrf = CSRFProtect()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Who may reach a view: anyone, any logged-in user (their own data only, decided by the
+# services), or staff. Every view carries one of these; the app refuses to start otherwise.
+ACCESS_LEVELS = ("public", "user", "staff")
+
 # Content-Security-Policy: no inline script anywhere; everything from our own origin.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain, islice
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
 
-from quizapp.models import Attempt, Quiz
+from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.errors import NotFound
-from quizapp.services.exports import csv_lines, scores_rows
+from quizapp.services.evidence import TIMELINE_COLUMNS, timeline
+from quizapp.services.exports import csv_lines, scores_rows, spreadsheet_safe
 from quizapp.web import db_session, grace, now
 from quizapp.web.security import staff_required
 
@@ -33,7 +35,7 @@ def index() -> str:
     return render_template("staff/index.html", quizzes=quizzes, counts=counts, now=now())
 
 
-@bp.route("/quiz/<int:quiz_id>/scores.csv")
+@bp.route("/quiz/<id:quiz_id>/scores.csv")
 @staff_required
 def scores_csv(quiz_id: int) -> Response:
     session = db_session()
@@ -54,4 +56,50 @@ def scores_csv(quiz_id: int) -> Response:
         stream(),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _audit_filters() -> tuple[int | None, int | None, str]:
+    """?student=USERNAME&quiz=KEY → ids, and a label; unknown names are a 404."""
+    session = db_session()
+    student_id = quiz_id = None
+    labels = []
+    if username := request.args.get("student", "").strip():
+        student_id = session.scalars(select(User.id).where(User.username == username)).first()
+        if student_id is None:
+            raise NotFound(f"No user {username!r}.")
+        labels.append(username)
+    if key := request.args.get("quiz", "").strip():
+        quiz_id = session.scalars(select(Quiz.id).where(Quiz.key == key)).first()
+        if quiz_id is None:
+            raise NotFound(f"No quiz {key!r}.")
+        labels.append(key)
+    return student_id, quiz_id, "-".join(labels) or "all"
+
+
+@bp.route("/audit")
+@staff_required
+def audit() -> str:
+    student_id, quiz_id, label = _audit_filters()
+    rows = list(islice(timeline(db_session(), student_id=student_id, quiz_id=quiz_id), 2000))
+    return render_template("staff/audit.html", rows=rows, label=label, args=request.args)
+
+
+@bp.route("/audit.csv")
+@staff_required
+def audit_csv() -> Response:
+    student_id, quiz_id, label = _audit_filters()
+    database = current_app.extensions["quizapp_db"]
+
+    def stream() -> Iterator[str]:
+        with database.new_session() as export_session:
+            rows = timeline(export_session, student_id=student_id, quiz_id=quiz_id)
+            yield from csv_lines(
+                chain([TIMELINE_COLUMNS], ([spreadsheet_safe(c) for c in r.as_csv()] for r in rows))
+            )
+
+    return Response(
+        stream(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{label}.csv"'},
     )

@@ -6,13 +6,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
-from quizapp.services.catalog import attempt_questions, release_policy, rules_for
+from quizapp.services.catalog import (
+    attempt_questions,
+    release_policy,
+    rules_for,
+    versions_by_id,
+)
 from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
 from quizapp.web import course_zone, db_session, grace, now
@@ -29,7 +35,7 @@ def dashboard() -> str:
     return render_template("student/dashboard.html", groups=groups, now=now())
 
 
-@bp.route("/quiz/<int:quiz_id>")
+@bp.route("/quiz/<id:quiz_id>")
 @student_required
 def start_page(quiz_id: int) -> str | Response:
     card = quiz_for_student(db_session(), quiz_id, current_user, now(), grace())
@@ -48,13 +54,15 @@ def start_page(quiz_id: int) -> str | Response:
     )
 
 
-@bp.route("/quiz/<int:quiz_id>/start", methods=["POST"])
+@bp.route("/quiz/<id:quiz_id>/start", methods=["POST"])
 @student_required
 def start(quiz_id: int) -> Response:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    attempt = attempt_service.start_attempt(db_session(), quiz_id, current_user, now(), grace())
+    attempt = attempt_service.start_attempt(
+        db_session(), quiz_id, current_user, now(), grace(), request.remote_addr or ""
+    )
     return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
 
 
@@ -68,8 +76,12 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
     session = db_session()
     answers = attempt_service.current_answers(session, attempt.id)
     flagged = attempt_service.flagged_slots(session, attempt.id)
+    pairs = attempt_questions(session, attempt)
+    sources = {
+        v.id: v.source for v in versions_by_id(session, (e.version_id for e, _ in pairs)).values()
+    }
     items = []
-    for number, (entry, question) in enumerate(attempt_questions(session, attempt), start=1):
+    for number, (entry, question) in enumerate(pairs, start=1):
         answer = answers.get(entry.slot)
         value = answer.value if answer else None
         items.append(
@@ -84,12 +96,13 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
                 else [],
                 "saved_at": answer.saved_at if answer and value is not None else None,
                 "flagged": entry.slot in flagged,
+                "source": sources.get(entry.version_id, ""),
             }
         )
     return items
 
 
-@bp.route("/attempt/<int:attempt_id>")
+@bp.route("/attempt/<id:attempt_id>")
 @student_required
 def attempt_page(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
@@ -118,7 +131,7 @@ def _submitted_answers(attempt: Attempt) -> dict[int, Sequence[str]]:
     return submitted
 
 
-@bp.route("/attempt/<int:attempt_id>", methods=["POST"])
+@bp.route("/attempt/<id:attempt_id>", methods=["POST"])
 @student_required
 def save(attempt_id: int) -> Response:
     form = AnswersForm()
@@ -142,6 +155,7 @@ def save(attempt_id: int) -> Response:
         moment,
         grace(),
         request.remote_addr or "",
+        flask_session.get("client", ""),
     )
     stale = [r.slot for r in results if r.status is attempt_service.SaveStatus.STALE]
     action = request.form.get("action", "save")
@@ -162,7 +176,7 @@ def save(attempt_id: int) -> Response:
     return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
 
 
-@bp.route("/attempt/<int:attempt_id>/submit")
+@bp.route("/attempt/<id:attempt_id>/submit")
 @student_required
 def confirm_submit(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
@@ -181,7 +195,7 @@ def confirm_submit(attempt_id: int) -> str | Response:
     )
 
 
-@bp.route("/attempt/<int:attempt_id>/submit", methods=["POST"])
+@bp.route("/attempt/<id:attempt_id>/submit", methods=["POST"])
 @student_required
 def submit(attempt_id: int) -> Response:
     form = ConfirmForm()
@@ -195,7 +209,7 @@ def submit(attempt_id: int) -> Response:
     return redirect(url_for("student.result", attempt_id=attempt.id))
 
 
-@bp.route("/attempt/<int:attempt_id>/result")
+@bp.route("/attempt/<id:attempt_id>/result")
 @student_required
 def result(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)

@@ -9,11 +9,13 @@ from quizapp.services.catalog import attempt_questions
 
 
 def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'name="csrf-token" content="([^"]+)"', page
-    )
-    assert match, "page has no CSRF token"
-    return match.group(1)
+    """The CSRF token of a page: from any csrf_token input, or the csrf-token meta tag."""
+    for tag in re.findall(r"<(?:input|meta)\b[^>]*>", page):
+        if 'name="csrf_token"' in tag or 'name="csrf-token"' in tag:
+            match = re.search(r'(?:value|content)="([^"]+)"', tag)
+            if match:
+                return match.group(1)
+    raise AssertionError("page has no CSRF token")
 
 
 def first_quiz_id(client) -> int:

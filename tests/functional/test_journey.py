@@ -6,44 +6,11 @@ import csv
 import io
 import re
 
-from quizapp.models import Attempt
 from tests.conftest import PASSWORD
-
-
-def _csrf(page: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'name="csrf_token" value="([^"]+)"', page
-    )
-    assert match, "page has no CSRF token"
-    return match.group(1)
-
-
-def _start(client, quiz_id: int) -> tuple[int, str]:
-    page = client.get(f"/quiz/{quiz_id}").get_data(as_text=True)
-    response = client.post(f"/quiz/{quiz_id}/start", data={"csrf_token": _csrf(page)})
-    assert response.status_code == 302
-    attempt_id = int(response.headers["Location"].rsplit("/", 1)[1])
-    return attempt_id, client.get(f"/attempt/{attempt_id}").get_data(as_text=True)
-
-
-def _quiz_id(client) -> int:
-    page = client.get("/").get_data(as_text=True)
-    return int(re.search(r'href="/quiz/(\d+)"', page).group(1))
-
-
-def _model_answers(session, attempt_id: int) -> dict[str, list[str]]:
-    """Form values a perfect student would send, from the attempt's own layout."""
-    from quizapp.services.catalog import attempt_questions
-
-    attempt = session.get(Attempt, attempt_id)
-    form: dict[str, list[str]] = {}
-    for entry, question in attempt_questions(session, attempt):
-        body = question.body
-        form[f"present-{entry.slot}"] = ["1"]
-        form[f"slot-{entry.slot}"] = body.form_values(
-            entry.variant, body.model_response(entry.variant)
-        )
-    return form
+from tests.functional.helpers import csrf_of as _csrf
+from tests.functional.helpers import first_quiz_id as _quiz_id
+from tests.functional.helpers import model_form as _model_answers
+from tests.functional.helpers import start_attempt as _start
 
 
 def test_student_takes_the_quiz_and_staff_downloads_the_score(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,17 +25,6 @@ def test_sample_bank_is_clean_and_realistic():
     assert quiz.title == "Quiz 1: Foundations"
     assert quiz.window.time_limit == timedelta(minutes=60)
     assert quiz.window.closes_at - quiz.window.opens_at == timedelta(hours=24)
-
-
-def test_every_sample_model_answer_scores_full_marks_for_many_seeds():
-    bank = load_bank(SAMPLE)
-    for key, loaded in bank.questions.items():
-        body = loaded.question.body
-        for seed in range(200):
-            variant = body.make_variant(random.Random(seed))
-            assert body.grade(variant, body.model_response(variant)).fraction == 1, (key, seed)
-            for wrong in body.wrong_responses(variant):
-                assert body.grade(variant, wrong).fraction < 1, (key, wrong)
 
 
 def _bank(tmp_path: Path, files: dict[str, str]) -> list[str]:

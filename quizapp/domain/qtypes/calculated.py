@@ -157,7 +157,10 @@ class Calculated(QuestionType):
         )
 
     def make_variant(self, rng: random.Random) -> Variant:
-        return {"params": {p.name: format_exact(p.draw(rng), None) for p in self.parameters}}
+        # Drawn in name order: the YAML's key order is not kept by a stored version's
+        # canonical JSON, and a seed must give the same variant from either.
+        ordered = sorted(self.parameters, key=lambda p: p.name)
+        return {"params": {p.name: format_exact(p.draw(rng), None) for p in ordered}}
 
     def text_params(self, variant: Variant) -> dict[str, str]:
         params = variant.get("params") if isinstance(variant, dict) else None

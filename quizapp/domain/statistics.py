@@ -1,0 +1,376 @@
+"""Quiz and item statistics (Moodle's "quiz statistics report"), from plain numbers.
+
+The input is a matrix: one row per counted attempt, one column per slot, each cell the
+attempt's current mark for that slot as an exact Fraction, plus each slot's maximum mark.
+Which attempts count, and which mark is current, is decided by the caller (the service).
+
+Definitions follow Moodle's "Quiz statistics calculations" (docs.moodle.org/dev):
+
+- mean, median, minimum and maximum of the attempt totals: exact Fractions;
+- variances are sample variances (divide by n - 1), also exact; standard deviations are
+  their square roots, as floats;
+- coefficient of internal consistency (Cronbach's alpha), with k slots:
+      alpha = k / (k - 1) * (1 - sum(variance of each slot) / variance of the total)
+  exact, since it needs no square root; Moodle shows it as a percentage;
+- error ratio = sqrt(1 - alpha) and standard error = error ratio * SD(total) (Moodle);
+- facility index of a slot = mean mark / maximum mark (Moodle shows it as a percentage;
+  with negative marking Moodle rescales from the minimum possible mark, which we do not
+  store, so a negative mean gives a negative facility here);
+- discrimination index of a slot = the Pearson correlation between the slot's mark and
+  the total of the OTHER slots (the corrected item-total correlation), as a percentage;
+- alpha if item deleted = alpha of the quiz computed without that slot.
+
+A statistic that cannot be computed is None with a reason, never a division by zero:
+fewer than two attempts (no variance), a slot where everyone got the same mark (no
+correlation), fewer than two slots (no alpha), a total with zero variance.
+
+Thresholds for flags (Moodle's guidance in its docs on the report: facility 90-94 is
+"very easy", 6-10 "very difficult"; a discrimination index of 0-19 is "very weak" and a
+negative one means "the question is probably invalid"):
+    very easy:      facility > 90 %
+    very hard:      facility < 10 %
+    negative:       discrimination index < 0
+    weak:           0 <= discrimination index < 20 %
+    undefined:      the discrimination index cannot be computed (zero variance)
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+VERY_EASY_ABOVE = Fraction(9, 10)
+VERY_HARD_BELOW = Fraction(1, 10)
+WEAK_DISCRIMINATION_BELOW = 0.2
+
+# Reasons a statistic is undefined, shown to staff next to the blank value.
+TOO_FEW_ATTEMPTS = "needs at least two attempts"
+NO_ATTEMPTS = "no finished attempts"
+SLOT_ZERO_VARIANCE = "every attempt has the same mark for this slot"
+REST_ZERO_VARIANCE = "the other slots' total is the same in every attempt"
+TOO_FEW_SLOTS = "needs at least two slots"
+TOTAL_ZERO_VARIANCE = "every attempt has the same total"
+
+
+class Flag(enum.StrEnum):
+    """Something staff should look at in a slot (or one question drawn into it)."""
+
+    VERY_EASY = "very easy"
+    VERY_HARD = "very hard"
+    NEGATIVE_DISCRIMINATION = "negative discrimination"
+    WEAK_DISCRIMINATION = "weak discrimination"
+    DISCRIMINATION_UNDEFINED = "discrimination undefined"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def mean(values: Sequence[Fraction]) -> Fraction | None:
+    """The arithmetic mean, exact; None for no values."""
+    if not values:
+        return None
+    return sum(values, Fraction(0)) / len(values)
+
+
+def median(values: Sequence[Fraction]) -> Fraction | None:
+    """The middle value, or the mean of the two middle values; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def sample_variance(values: Sequence[Fraction]) -> Fraction | None:
+    """Sum of squared deviations / (n - 1), exact; None below two values."""
+    if len(values) < 2:
+        return None
+    centre = sum(values, Fraction(0)) / len(values)
+    return sum(((v - centre) ** 2 for v in values), Fraction(0)) / (len(values) - 1)
+
+
+def sample_covariance(xs: Sequence[Fraction], ys: Sequence[Fraction]) -> Fraction | None:
+    """Sum of products of deviations / (n - 1), exact; None below two pairs."""
+    if len(xs) != len(ys):
+        raise ValueError("covariance needs paired values")
+    if len(xs) < 2:
+        return None
+    mx = sum(xs, Fraction(0)) / len(xs)
+    my = sum(ys, Fraction(0)) / len(ys)
+    return sum(((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)), Fraction(0)) / (
+        len(xs) - 1
+    )
+
+
+def sqrt(value: Fraction | None) -> float | None:
+    return None if value is None else math.sqrt(value)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A Pearson correlation, or None with the reason it is undefined."""
+
+    value: float | None
+    undefined_because: str = ""
+
+
+def pearson(xs: Sequence[Fraction], ys: Sequence[Fraction]) -> Correlation:
+    """Pearson's r = cov(x, y) / (sd(x) sd(y)).
+
+    r squared = cov^2 / (var x * var y) is computed exactly and only its square root is
+    a float, so a perfect correlation is exactly 1.0.
+    """
+    if len(xs) < 2:
+        return Correlation(None, TOO_FEW_ATTEMPTS)
+    vx, vy, cov = sample_variance(xs), sample_variance(ys), sample_covariance(xs, ys)
+    assert vx is not None and vy is not None and cov is not None
+    if vx == 0:
+        return Correlation(None, SLOT_ZERO_VARIANCE)
+    if vy == 0:
+        return Correlation(None, REST_ZERO_VARIANCE)
+    r_squared = cov * cov / (vx * vy)
+    return Correlation(math.copysign(math.sqrt(r_squared), cov))
+
+
+def cronbach_alpha(item_variances: Sequence[Fraction], total_variance: Fraction) -> Fraction:
+    """alpha = k / (k - 1) * (1 - sum(item variances) / variance(total)); the caller
+    makes sure k >= 2 and variance(total) > 0."""
+    k = len(item_variances)
+    return Fraction(k, k - 1) * (1 - sum(item_variances, Fraction(0)) / total_variance)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ItemStatistics:
+    """Statistics of one slot, or of one question drawn into a slot (a subset of the
+    attempts: those that were given that question)."""
+
+    n: int
+    max_mark: Fraction
+    mean: Fraction | None
+    facility: Fraction | None  # mean / max mark, 0..1 (shown as %)
+    variance: Fraction | None
+    sd: float | None
+    discrimination: float | None  # corrected item-total r, -1..1 (shown as %)
+    discrimination_undefined_because: str
+    flags: tuple[Flag, ...]
+
+    @property
+    def sd_fraction(self) -> float | None:
+        """The SD as a share of the maximum mark (Moodle shows it as %)."""
+        if self.sd is None or self.max_mark == 0:
+            return None
+        return self.sd / float(self.max_mark)
+
+
+@dataclass(frozen=True)
+class VariantStatistics:
+    """One question (version) drawn into a slot, by the label the caller gave it."""
+
+    label: str
+    stats: ItemStatistics
+
+
+@dataclass(frozen=True)
+class SlotStatistics:
+    slot: int
+    stats: ItemStatistics
+    alpha_if_deleted: Fraction | None
+    alpha_if_deleted_undefined_because: str
+    variants: tuple[VariantStatistics, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(v.label for v in self.variants)
+
+
+@dataclass(frozen=True)
+class QuizStatistics:
+    n: int
+    max_total: Fraction
+    mean: Fraction | None
+    median: Fraction | None
+    variance: Fraction | None
+    sd: float | None
+    minimum: Fraction | None
+    maximum: Fraction | None
+    alpha: Fraction | None  # Cronbach's alpha, <= 1 (Moodle shows it as %)
+    alpha_undefined_because: str
+    error_ratio: float | None  # sqrt(1 - alpha)
+    standard_error: float | None  # error ratio * SD(total), in marks
+    totals: tuple[Fraction, ...]
+    slots: tuple[SlotStatistics, ...] = field(default=())
+
+    @property
+    def flagged_slots(self) -> tuple[SlotStatistics, ...]:
+        return tuple(s for s in self.slots if s.stats.flags)
+
+
+# --------------------------------------------------------------------------- computation
+
+
+def _flags(facility: Fraction | None, r: Correlation, n: int) -> tuple[Flag, ...]:
+    flags = []
+    if facility is not None and facility > VERY_EASY_ABOVE:
+        flags.append(Flag.VERY_EASY)
+    if facility is not None and facility < VERY_HARD_BELOW:
+        flags.append(Flag.VERY_HARD)
+    if r.value is not None and r.value < 0:
+        flags.append(Flag.NEGATIVE_DISCRIMINATION)
+    elif r.value is not None and r.value < WEAK_DISCRIMINATION_BELOW:
+        flags.append(Flag.WEAK_DISCRIMINATION)
+    if r.value is None and n >= 2:
+        # With fewer than two attempts nothing is defined: not worth a flag per slot.
+        flags.append(Flag.DISCRIMINATION_UNDEFINED)
+    return tuple(flags)
+
+
+def item_statistics(
+    marks: Sequence[Fraction], rest: Sequence[Fraction], max_mark: Fraction
+) -> ItemStatistics:
+    """One item: its marks, and for each of the same attempts the total of the other slots."""
+    n = len(marks)
+    average = mean(marks)
+    facility = None if average is None or max_mark == 0 else average / max_mark
+    variance = sample_variance(marks)
+    r = pearson(marks, rest) if n else Correlation(None, NO_ATTEMPTS)
+    return ItemStatistics(
+        n=n,
+        max_mark=max_mark,
+        mean=average,
+        facility=facility,
+        variance=variance,
+        sd=sqrt(variance),
+        discrimination=r.value,
+        discrimination_undefined_because=r.undefined_because,
+        flags=_flags(facility, r, n),
+    )
+
+
+def _alpha(columns: Sequence[Sequence[Fraction]], n: int) -> tuple[Fraction | None, str]:
+    if n == 0:
+        return None, NO_ATTEMPTS
+    if n < 2:
+        return None, TOO_FEW_ATTEMPTS
+    if len(columns) < 2:
+        return None, TOO_FEW_SLOTS
+    totals = [sum(row, Fraction(0)) for row in zip(*columns, strict=True)]
+    total_variance = sample_variance(totals)
+    assert total_variance is not None
+    if total_variance == 0:
+        return None, TOTAL_ZERO_VARIANCE
+    item_variances = []
+    for column in columns:
+        variance = sample_variance(column)
+        assert variance is not None
+        item_variances.append(variance)
+    return cronbach_alpha(item_variances, total_variance), ""
+
+
+def quiz_statistics(
+    marks: Sequence[Sequence[Fraction]],
+    max_marks: Sequence[Fraction],
+    slots: Sequence[int] | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> QuizStatistics:
+    """Statistics of a quiz from `marks[attempt][slot index]` and `max_marks[slot index]`.
+
+    `slots` names the columns (default 1..k). `labels[attempt][slot index]`, if given,
+    says which question was drawn into that slot for that attempt; each slot then also
+    reports its statistics per label (only the attempts given that question; their
+    "rest" is still the total of that attempt's other slots).
+    """
+    k = len(max_marks)
+    numbers = list(slots) if slots is not None else list(range(1, k + 1))
+    if len(numbers) != k:
+        raise ValueError("one slot number per column")
+    for row in marks:
+        if len(row) != k:
+            raise ValueError("every attempt needs one mark per slot")
+    if labels is not None and (len(labels) != len(marks) or any(len(row) != k for row in labels)):
+        raise ValueError("labels must have the shape of marks")
+    n = len(marks)
+    columns = [[Fraction(row[j]) for row in marks] for j in range(k)]
+    totals = [sum((Fraction(m) for m in row), Fraction(0)) for row in marks]
+    variance = sample_variance(totals)
+    sd = sqrt(variance)
+    alpha, alpha_reason = _alpha(columns, n)
+    error_ratio = None if alpha is None else math.sqrt(1 - alpha)
+    standard_error = None if error_ratio is None or sd is None else error_ratio * sd
+
+    slot_stats = []
+    for j, number in enumerate(numbers):
+        rest = [t - m for t, m in zip(totals, columns[j], strict=True)]
+        stats = item_statistics(columns[j], rest, Fraction(max_marks[j]))
+        others = columns[:j] + columns[j + 1 :]
+        if k - 1 < 2:
+            alpha_deleted, deleted_reason = None, TOO_FEW_SLOTS
+        else:
+            alpha_deleted, deleted_reason = _alpha(others, n)
+        variants: list[VariantStatistics] = []
+        if labels is not None:
+            by_label: dict[str, list[int]] = {}
+            for i in range(n):
+                by_label.setdefault(labels[i][j], []).append(i)
+            for label in sorted(by_label):
+                rows = by_label[label]
+                variants.append(
+                    VariantStatistics(
+                        label,
+                        item_statistics(
+                            [columns[j][i] for i in rows],
+                            [rest[i] for i in rows],
+                            Fraction(max_marks[j]),
+                        ),
+                    )
+                )
+        slot_stats.append(
+            SlotStatistics(number, stats, alpha_deleted, deleted_reason, tuple(variants))
+        )
+
+    return QuizStatistics(
+        n=n,
+        max_total=sum((Fraction(m) for m in max_marks), Fraction(0)),
+        mean=mean(totals),
+        median=median(totals),
+        variance=variance,
+        sd=sd,
+        minimum=min(totals) if totals else None,
+        maximum=max(totals) if totals else None,
+        alpha=alpha,
+        alpha_undefined_because=alpha_reason,
+        error_ratio=error_ratio,
+        standard_error=standard_error,
+        totals=tuple(totals),
+        slots=tuple(slot_stats),
+    )
+
+
+@dataclass(frozen=True)
+class Bin:
+    low: Fraction  # share of the maximum total, inclusive
+    high: Fraction  # exclusive, except the last bin, which includes 100 %
+    count: int
+
+
+def histogram(totals: Sequence[Fraction], max_total: Fraction, bins: int = 10) -> list[Bin]:
+    """Counts of totals in equal bins of the maximum (0-10 %, ..., 90-100 %).
+
+    A total below zero (negative marking) counts in the first bin and one above the
+    maximum in the last, so every attempt is drawn somewhere.
+    """
+    if bins < 1:
+        raise ValueError("at least one bin")
+    counts = [0] * bins
+    for value in totals:
+        share = Fraction(0) if max_total <= 0 else Fraction(value) / max_total
+        index = math.floor(share * bins)
+        counts[min(max(index, 0), bins - 1)] += 1
+    return [Bin(Fraction(i, bins), Fraction(i + 1, bins), c) for i, c in enumerate(counts)]

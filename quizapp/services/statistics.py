@@ -1,0 +1,289 @@
+"""Quiz statistics for staff: load the mark matrix of a quiz, let the domain compute.
+
+Which attempts count (the `which` choice, default FIRST):
+
+- FIRST (default, Moodle's convention): each student's first finished attempt. Item
+  analysis assumes one independent sitting per student; later attempts build on the
+  first. With one attempt allowed (the usual exam) every choice gives the same data.
+- GRADED: the attempts the quiz's grading policy counts: highest (the highest-scoring
+  attempt; the earliest of equals), first, last, or average (all finished attempts).
+- LAST: each student's last finished attempt.
+- ALL: every finished attempt, each treated as independent (Moodle's "all attempts",
+  statistically dubious but useful with few students).
+
+Only finished attempts (submitted or timed out) are read, after finalising any whose
+time is over. The mark of a slot is its current mark: the newest row (highest id) in the
+append-only marks table for that attempt and slot; a slot without a mark row counts 0
+(Moodle's treatment of an omitted item). A slot's maximum is taken from the attempts'
+own layouts (what those students were marked out of); the quiz's current slots are used
+only to list slots nobody has attempted yet.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from quizapp.domain import statistics as stats
+from quizapp.domain.scoring import GradingPolicy, format_mark
+from quizapp.domain.timing import AttemptState
+from quizapp.models import Attempt, Mark, Quiz, QuizSlot
+from quizapp.services.attempts import finalize_expired
+from quizapp.services.errors import InvalidInput, NotFound
+from quizapp.services.exports import spreadsheet_safe
+
+FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
+
+
+class WhichAttempts(enum.StrEnum):
+    FIRST = "first"
+    GRADED = "graded"
+    LAST = "last"
+    ALL = "all"
+
+    @classmethod
+    def parse(cls, text: str | None) -> WhichAttempts:
+        if not text:
+            return cls.FIRST
+        try:
+            return cls(text)
+        except ValueError:
+            choices = ", ".join(c.value for c in cls)
+            raise InvalidInput(f"Unknown choice of attempts {text!r}: use {choices}.") from None
+
+    @property
+    def label(self) -> str:
+        return {
+            WhichAttempts.FIRST: "each student's first finished attempt",
+            WhichAttempts.GRADED: "the attempts the quiz's grading method counts",
+            WhichAttempts.LAST: "each student's last finished attempt",
+            WhichAttempts.ALL: "every finished attempt",
+        }[self]
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    slot: int
+    max_mark: Fraction
+    questions: tuple[str, ...]  # question keys drawn into this slot, sorted
+    max_marks_differ: bool  # attempts were marked out of different maxima (re-import)
+
+
+@dataclass(frozen=True)
+class StatisticsReport:
+    quiz: Quiz
+    which: WhichAttempts
+    finished_attempts: int  # before choosing which count
+    slots: tuple[SlotInfo, ...]
+    stats: stats.QuizStatistics
+
+    def slot_info(self, slot: int) -> SlotInfo:
+        return next(s for s in self.slots if s.slot == slot)
+
+
+def counted_attempts(
+    attempts: list[Attempt], which: WhichAttempts, policy: GradingPolicy
+) -> list[Attempt]:
+    """From one student's finished attempts (in order of number), those that count."""
+    if not attempts:
+        return []
+    if which is WhichAttempts.ALL:
+        return attempts
+    if which is WhichAttempts.FIRST:
+        return attempts[:1]
+    if which is WhichAttempts.LAST:
+        return attempts[-1:]
+    if policy is GradingPolicy.HIGHEST:
+        best = max(a.score or Fraction(0) for a in attempts)
+        return [next(a for a in attempts if (a.score or Fraction(0)) == best)]
+    if policy is GradingPolicy.FIRST:
+        return attempts[:1]
+    if policy is GradingPolicy.LAST:
+        return attempts[-1:]
+    return attempts
+
+
+def _label(key: str, version_id: int) -> str:
+    return f"{key} (version {version_id})"
+
+
+def quiz_statistics(
+    session: Session,
+    quiz_id: int,
+    now: datetime,
+    grace: timedelta,
+    which: WhichAttempts = WhichAttempts.FIRST,
+) -> StatisticsReport:
+    """Statistics of a quiz in four reads after the finaliser's sweep: the quiz, its
+    finished attempts, their current marks (the newest row per attempt and slot, chosen
+    by a max(id) subquery) and the quiz's slots. The count does not grow with attempts."""
+    # Finalise first: the sweep ends its transaction, which would expire a loaded quiz.
+    finalize_expired(session, now, grace)
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    try:
+        policy = GradingPolicy(quiz.grading)
+    except ValueError:
+        policy = GradingPolicy.HIGHEST
+
+    attempts = session.scalars(
+        select(Attempt)
+        .where(Attempt.quiz_id == quiz.id, Attempt.state.in_(FINISHED))
+        .order_by(Attempt.user_id, Attempt.number)
+    ).all()
+    by_user: dict[int, list[Attempt]] = {}
+    for attempt in attempts:
+        by_user.setdefault(attempt.user_id, []).append(attempt)
+    counted = [
+        a
+        for user_attempts in by_user.values()
+        for a in counted_attempts(user_attempts, which, policy)
+    ]
+
+    newest = (
+        select(func.max(Mark.id))
+        .join(Attempt, Attempt.id == Mark.attempt_id)
+        .where(Attempt.quiz_id == quiz.id, Attempt.state.in_(FINISHED))
+        .group_by(Mark.attempt_id, Mark.slot)
+    )
+    current: dict[tuple[int, int], tuple[Fraction, int]] = {
+        (row.attempt_id, row.slot): (row.marks, row.version_id)
+        for row in session.execute(
+            select(Mark.attempt_id, Mark.slot, Mark.marks, Mark.version_id).where(
+                Mark.id.in_(newest)
+            )
+        )
+    }
+
+    # Slots and their maxima from the counted attempts' layouts (plus the quiz's slots).
+    maxima: dict[int, set[Fraction]] = {}
+    keys: dict[int, set[str]] = {}
+    for attempt in counted:
+        for entry in attempt.layout:
+            slot = int(entry["slot"])
+            maxima.setdefault(slot, set()).add(Fraction(entry["marks"]))
+            keys.setdefault(slot, set()).add(str(entry["question_key"]))
+    quiz_slots = session.scalars(select(QuizSlot).where(QuizSlot.quiz_id == quiz.id)).all()
+    for quiz_slot in quiz_slots:
+        if quiz_slot.number not in maxima:
+            maxima[quiz_slot.number] = {quiz_slot.marks}
+            keys[quiz_slot.number] = set(quiz_slot.candidates)
+    numbers = sorted(maxima)
+    infos = tuple(
+        SlotInfo(s, max(maxima[s]), tuple(sorted(keys.get(s, ()))), len(maxima[s]) > 1)
+        for s in numbers
+    )
+
+    matrix: list[list[Fraction]] = []
+    labels: list[list[str]] = []
+    for attempt in counted:
+        entries = {int(e["slot"]): e for e in attempt.layout}
+        row, names = [], []
+        for slot in numbers:
+            mark = current.get((attempt.id, slot))
+            entry = entries.get(slot)
+            row.append(mark[0] if mark else Fraction(0))
+            if entry is None:
+                names.append("(not in this attempt)")
+            else:
+                version = mark[1] if mark else int(entry["version_id"])
+                names.append(_label(str(entry["question_key"]), version))
+        matrix.append(row)
+        labels.append(names)
+
+    computed = stats.quiz_statistics(
+        matrix, [i.max_mark for i in infos], slots=numbers, labels=labels
+    )
+    return StatisticsReport(quiz, which, len(attempts), infos, computed)
+
+
+# --------------------------------------------------------------------------- CSV
+
+QUIZ_COLUMNS = ["statistic", "value"]
+SLOT_COLUMNS = [
+    "slot",
+    "question",
+    "attempts",
+    "max_mark",
+    "mean",
+    "facility_percent",
+    "sd",
+    "sd_percent",
+    "discrimination_percent",
+    "alpha_if_deleted_percent",
+    "flags",
+    "note",
+]
+
+
+def _number(value: float | Fraction | None, places: int = 2) -> str:
+    """Numbers we format ourselves: no text from users, so no formula risk."""
+    if value is None:
+        return ""
+    return format_mark(Fraction(value), places)
+
+
+def _percent(value: float | Fraction | None, places: int = 1) -> str:
+    return "" if value is None else _number(Fraction(value) * 100, places)
+
+
+def _slot_row(
+    slot: int, question: str, item: stats.ItemStatistics, alpha_deleted: Fraction | None
+) -> list[str]:
+    return [
+        str(slot),
+        spreadsheet_safe(question),
+        str(item.n),
+        _number(item.max_mark, 4),
+        _number(item.mean, 4),
+        _percent(item.facility),
+        _number(item.sd, 4),
+        _percent(item.sd_fraction),
+        _percent(item.discrimination),
+        _percent(alpha_deleted),
+        spreadsheet_safe("; ".join(f.value for f in item.flags)),
+        spreadsheet_safe(item.discrimination_undefined_because),
+    ]
+
+
+def statistics_rows(report: StatisticsReport) -> Iterator[list[str]]:
+    """Quiz rows (statistic, value), a blank line, then one row per slot followed by a
+    row per question drawn into it when a slot drew more than one (or a changed version)."""
+    s = report.stats
+    share = None if s.mean is None or s.max_total == 0 else s.mean / s.max_total
+    yield QUIZ_COLUMNS
+    quiz_rows: list[tuple[str, str]] = [
+        ("quiz", spreadsheet_safe(report.quiz.key)),
+        ("title", spreadsheet_safe(report.quiz.title)),
+        ("attempts counted", report.which.value),
+        ("finished attempts", str(report.finished_attempts)),
+        ("attempts", str(s.n)),
+        ("maximum mark", _number(s.max_total, 4)),
+        ("mean", _number(s.mean, 4)),
+        ("median", _number(s.median, 4)),
+        ("standard deviation", _number(s.sd, 4)),
+        ("minimum", _number(s.minimum, 4)),
+        ("maximum", _number(s.maximum, 4)),
+        ("mean percent", _percent(share)),
+        ("cronbach alpha percent", _percent(s.alpha)),
+        ("alpha undefined because", spreadsheet_safe(s.alpha_undefined_because)),
+        ("error ratio percent", _percent(s.error_ratio)),
+        ("standard error", _number(s.standard_error, 4)),
+    ]
+    for name, value in quiz_rows:
+        yield [name, value]
+    yield []
+    yield SLOT_COLUMNS
+    for slot in s.slots:
+        info = report.slot_info(slot.slot)
+        yield _slot_row(slot.slot, " | ".join(info.questions), slot.stats, slot.alpha_if_deleted)
+        if len(slot.variants) > 1:
+            for variant in slot.variants:
+                yield _slot_row(slot.slot, variant.label, variant.stats, None)

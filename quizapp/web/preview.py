@@ -1,0 +1,78 @@
+"""Staff preview of imported questions: every variant, as the student sees it, with the answer.
+
+`/staff/preview` lists the current version of every imported question;
+`/staff/preview/question/<id>?seed=N` shows seed N's variant (the same variant
+`quizapp bank validate` calls "seed N") with disabled inputs, then the correct answer,
+the model answer in the widget, and the feedback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from quizapp.bank.preview import preview_question, question_variant
+from quizapp.domain.questions import Question
+from quizapp.models import Question as QuestionRow
+from quizapp.models import QuestionVersion
+from quizapp.services.catalog import question_of
+from quizapp.services.errors import NotFound
+from quizapp.web import db_session
+from quizapp.web.assets import asset_rewriter
+from quizapp.web.security import staff_required
+
+bp = Blueprint("preview", __name__, url_prefix="/staff/preview")
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Listed:
+    version: QuestionVersion
+    question: Question
+
+
+def _current_versions(session: Session) -> list[Listed]:
+    rows = session.execute(
+        select(QuestionVersion)
+        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
+        .order_by(QuestionVersion.source, QuestionVersion.question_key)
+    ).scalars()
+    return [Listed(version, question_of(version)) for version in rows]
+
+
+def _current_version(session: Session, key: str) -> QuestionVersion:
+    version = session.scalars(
+        select(QuestionVersion)
+        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
+        .where(QuestionRow.key == key)
+    ).first()
+    if version is None:
+        raise NotFound(f"No imported question {key!r}.")
+    return version
+
+
+@bp.route("/")
+@staff_required
+def index() -> str:
+    return render_template("staff/preview_index.html", listed=_current_versions(db_session()))
+
+
+@bp.route("/question/<key>")
+@staff_required
+def question(key: str) -> str:
+    seed = request.args.get("seed", default=0, type=int)
+    seed = min(max(seed or 0, 0), MAX_SEED)
+    version = _current_version(db_session(), key)
+    domain_question = question_of(version)
+    item = preview_question(
+        domain_question,
+        question_variant(domain_question, seed),
+        rewrite=asset_rewriter(version.source),
+    )
+    return render_template(
+        "staff/preview_question.html", item=item, version=version, seed=seed, max_seed=MAX_SEED
+    )
