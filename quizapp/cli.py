@@ -25,7 +25,7 @@ from quizapp.models import Quiz, Role
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.bank_import import import_bank
 from quizapp.services.errors import ServiceError
-from quizapp.services.exports import csv_lines, scores_rows
+from quizapp.services.exports import csv_lines
 from quizapp.services.users import create_user
 from quizapp.web import db_session, grace, now
 
@@ -180,6 +180,51 @@ def users_create(username: str, name: str, email: str, staff: bool, password: st
     click.echo(f"Created {'staff' if staff else 'student'} user {username}.")
 
 
+@users_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@with_appcontext
+def users_import(path: str, dry_run: bool) -> None:
+    """Import students from a roster CSV (username, name, email; optional
+    extra_time_percent or extra_minutes, groups separated by ';'). Prints every change,
+    or every problem as `line N: column: message` (exit 1, nothing applied). Students not
+    in the file are left alone; new students get no password (single sign-on)."""
+    from quizapp.domain.roster import parse_roster_bytes
+    from quizapp.services.roster import apply_roster, plan_roster
+
+    parsed = parse_roster_bytes(Path(path).read_bytes())
+    plan = plan_roster(db_session(), parsed) if parsed.ok else None
+    problems = plan.problems if plan is not None else parsed.problems
+    for problem in problems:
+        click.echo(f"{path}: {problem}", err=True)
+    if plan is None or problems:
+        click.echo(f"{len(problems)} problem(s) in {path}; nothing was applied.", err=True)
+        sys.exit(1)
+    for column in parsed.ignored_columns:
+        click.echo(f"ignored column: {column}")
+    for student in plan.new + plan.changed:
+        parts = [f"{c.field} {c.old!r} -> {c.new!r}" for c in student.changes]
+        parts += [f"+group {g}" for g in student.groups_added]
+        parts += [f"-group {g}" for g in student.groups_removed]
+        if student.is_new and student.accommodation:
+            parts.insert(0, f"extra time {student.accommodation[1].describe()}")
+        label = "new" if student.is_new else "change"
+        click.echo(f"line {student.line}: {label} {student.username}: " + "; ".join(parts))
+    counts = plan.counts()
+    click.echo(
+        f"{counts['created']} new, {counts['updated']} changed, {counts['unchanged']} unchanged; "
+        f"{plan.absent} student(s) not in the file left alone."
+    )
+    if dry_run:
+        click.echo("Dry run: nothing was applied.")
+        return
+    try:
+        result = apply_roster(db_session(), plan, None, now(), source=Path(path).name)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Imported {path}: {result.summary()}")
+
+
 attempts_group = click.Group("attempts", help="Attempts.")
 
 
@@ -195,17 +240,34 @@ def attempts_finalize_expired() -> None:
 export_group = click.Group("export", help="CSV exports.")
 
 
-@export_group.command("scores")
+@export_group.command("csv")
+@click.argument("kind", type=click.Choice(["scores", "responses", "gradebook"]))
 @click.argument("quiz_key")
 @with_appcontext
-def export_scores(quiz_key: str) -> None:
-    """Write QUIZ_KEY's scores CSV to standard output."""
+def export_csv(kind: str, quiz_key: str) -> None:
+    """Write QUIZ_KEY's scores, responses (one row per attempt and slot) or gradebook CSV
+    to standard output, streamed (a progress count goes to standard error)."""
+    from quizapp.web.staff import EXPORTS
+
     session = db_session()
     quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()
     if quiz is None:
         raise click.ClickException(f"No quiz {quiz_key!r}.")
-    for chunk in csv_lines(scores_rows(session, quiz.id, now(), grace())):
+    rows = 0
+    for chunk in csv_lines(EXPORTS[kind](session, quiz.id, now(), grace())):
         sys.stdout.write(chunk)
+        rows += 1
+        if rows % 10_000 == 0:
+            click.echo(f"{rows} rows…", err=True)
+    click.echo(f"{max(rows - 2, 0)} rows written.", err=True)
+
+
+@export_group.command("scores")
+@click.argument("quiz_key")
+@click.pass_context
+def export_scores(ctx: click.Context, quiz_key: str) -> None:
+    """Same as `export csv scores QUIZ_KEY`."""
+    ctx.invoke(export_csv, kind="scores", quiz_key=quiz_key)
 
 
 overrides_group = click.Group("overrides", help="Per-student and per-group overrides.")

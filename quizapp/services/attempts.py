@@ -468,3 +468,15 @@ def set_flag(session: Session, attempt: Attempt, slot: int, flagged: bool) -> No
     elif not flagged and existing is not None:
         session.delete(existing)
     session.commit()
+
+
+def current_marks(session: Session, attempt_id: int) -> dict[int, Mark]:
+    """The mark that counts for each slot: the newest row (older rows are the history)."""
+    newest = (
+        select(func.max(Mark.id))
+        .where(Mark.attempt_id == attempt_id)
+        .group_by(Mark.slot)
+        .scalar_subquery()
+    )
+    rows = session.scalars(select(Mark).where(Mark.id.in_(newest)))
+    return {m.slot: m for m in rows}

@@ -5,16 +5,21 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from itertools import groupby
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
+from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import GradingPolicy, format_mark, overall_score
 from quizapp.domain.timing import AttemptState
-from quizapp.models import Attempt, Quiz, Role, User
+from quizapp.models import Answer, Attempt, Mark, Quiz, Role, User
 from quizapp.services.attempts import finalize_expired
+from quizapp.services.catalog import question_of, versions_by_id
 from quizapp.services.errors import NotFound
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -47,47 +52,216 @@ def _iso(moment: datetime | None) -> str:
 SCORE_COLUMNS = ["username", "name", "state", "started", "finished", "score", "maximum"]
 
 
-def scores_rows(
-    session: Session, quiz_id: int, now: datetime, grace: timedelta
-) -> Iterator[list[str]]:
-    """One row per rostered student, including those who never started.
+@dataclass(frozen=True)
+class StudentScore:
+    student: Row[Any]  # id, username, name, email
+    shown: Row[Any] | None  # the attempt that decides the state shown, if any
+    score: Fraction | None
+    maximum: Fraction
 
-    Expired attempts are finalised before anything is read, so the file never shows
-    an attempt "in progress" whose time is long over.
+
+def student_scores(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> Iterator[StudentScore]:
+    """The score that counts for every rostered student, including those who never
+    started, streamed in username order.
+
+    Expired attempts are finalised before anything is read, so nothing shows "in
+    progress" whose time is long over. One query, read in batches: memory stays flat
+    however many students and attempts there are.
     """
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
+    quiz = _quiz(session, quiz_id)
     finalize_expired(session, now, grace)
     policy = GradingPolicy(quiz.grading)
-    yield SCORE_COLUMNS
-    students = session.scalars(
-        select(User).where(User.role == Role.STUDENT).order_by(User.username)
-    )
-    attempts_by_user: dict[int, list[Attempt]] = {}
-    for attempt in session.scalars(
-        select(Attempt).where(Attempt.quiz_id == quiz.id).order_by(Attempt.user_id, Attempt.number)
-    ):
-        attempts_by_user.setdefault(attempt.user_id, []).append(attempt)
-    for user in students:
-        attempts = attempts_by_user.get(user.id, [])
+    quiz_max = _quiz_max(quiz)
+    for student, attempts in _students_with_attempts(session, quiz.id):
         finished = [a for a in attempts if a.state is not AttemptState.IN_PROGRESS]
         score = overall_score(policy, [a.score or Fraction(0) for a in finished])
         shown = _counting_attempt(policy, attempts, finished, score)
+        maximum = attempts[0].max_score if attempts else quiz_max
+        yield StudentScore(student, shown, score, maximum)
+
+
+def scores_rows(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> Iterator[list[str]]:
+    """The staff scores CSV: one row per rostered student, including non-starters."""
+    yield SCORE_COLUMNS
+    for row in student_scores(session, quiz_id, now, grace):
+        shown = row.shown
         yield [
-            spreadsheet_safe(user.username),
-            spreadsheet_safe(user.name),
+            spreadsheet_safe(row.student.username),
+            spreadsheet_safe(row.student.name),
             shown.state.value if shown else "not_started",
             _iso(shown.started_at) if shown else "",
             _iso(shown.finished_at) if shown else "",
-            format_mark(score, 4),
-            format_mark(attempts[0].max_score if attempts else _quiz_max(quiz), 4),
+            format_mark(row.score, 4),
+            format_mark(row.maximum, 4),
         ]
 
 
+def _quiz(session: Session, quiz_id: int) -> Quiz:
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    return quiz
+
+
+def _students_with_attempts(
+    session: Session, quiz_id: int
+) -> Iterator[tuple[Row[Any], list[Row[Any]]]]:
+    """Every student (by username) with their attempts at one quiz, streamed."""
+    stmt = (
+        select(
+            User.id,
+            User.username,
+            User.name,
+            User.email,
+            Attempt.id.label("attempt_id"),
+            Attempt.number,
+            Attempt.state,
+            Attempt.started_at,
+            Attempt.finished_at,
+            Attempt.score,
+            Attempt.max_score,
+        )
+        .outerjoin(Attempt, (Attempt.user_id == User.id) & (Attempt.quiz_id == quiz_id))
+        .where(User.role == Role.STUDENT)
+        .order_by(User.username, Attempt.number)
+        .execution_options(yield_per=1000)
+    )
+    for _, rows in groupby(session.execute(stmt), key=lambda r: r.id):
+        group = list(rows)
+        yield group[0], [r for r in group if r.attempt_id is not None]
+
+
+GRADEBOOK_COLUMNS = ["Username", "Email", "Score", "Maximum", "Percent"]
+
+
+def gradebook_rows(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> Iterator[list[str]]:
+    """The university gradebook's upload: the score that counts, per student (blank
+    when not started); the columns are documented in docs/exports.md."""
+    yield GRADEBOOK_COLUMNS
+    for row in student_scores(session, quiz_id, now, grace):
+        percent = ""
+        if row.score is not None and row.maximum > 0:
+            percent = format_mark(row.score / row.maximum * 100, 2)
+        yield [
+            spreadsheet_safe(row.student.username),
+            spreadsheet_safe(row.student.email),
+            format_mark(row.score, 4),
+            format_mark(row.maximum, 4),
+            percent,
+        ]
+
+
+RESPONSE_COLUMNS = [
+    "username", "name", "quiz", "attempt", "state", "finish_reason", "started_utc",
+    "finished_utc", "deadline_utc", "accommodation", "seed", "slot", "question",
+    "question_version", "variant", "answer_as_given", "answer", "mark", "max_mark",
+    "mark_status", "mark_source",
+]  # fmt: skip
+
+
+def responses_rows(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> Iterator[list[Any]]:
+    """One row per attempt and slot ("long" format), streamed: three ordered queries
+    (attempts, answers, current marks) merged by attempt id, so memory stays flat."""
+    quiz = _quiz(session, quiz_id)
+    finalize_expired(session, now, grace)
+    yield RESPONSE_COLUMNS
+    attempts = session.execute(
+        select(Attempt, User.username, User.name, User.time_factor, User.extra_minutes)
+        .join(User, User.id == Attempt.user_id)
+        .where(Attempt.quiz_id == quiz.id)
+        .order_by(Attempt.id)
+        .execution_options(yield_per=500)
+    )
+    answers = _by_attempt(
+        session.execute(
+            select(Answer.attempt_id, Answer.slot, Answer.value)
+            .join(Attempt, Attempt.id == Answer.attempt_id)
+            .where(Attempt.quiz_id == quiz.id)
+            .order_by(Answer.attempt_id)
+            .execution_options(yield_per=2000)
+        )
+    )
+    newest = (
+        select(func.max(Mark.id))
+        .join(Attempt, Attempt.id == Mark.attempt_id)
+        .where(Attempt.quiz_id == quiz.id)
+        .group_by(Mark.attempt_id, Mark.slot)
+    )
+    marks = _by_attempt(
+        session.execute(
+            select(Mark.attempt_id, Mark.slot, Mark.marks, Mark.status, Mark.source)
+            .where(Mark.id.in_(newest))
+            .order_by(Mark.attempt_id)
+            .execution_options(yield_per=2000)
+        )
+    )
+    versions: dict[int, Any] = {}
+    for attempt, username, name, factor, extra in attempts:
+        given = answers.take(attempt.id)
+        marked = marks.take(attempt.id)
+        accommodation = _accommodation(factor, extra)
+        for entry in attempt.layout:
+            slot = int(entry["slot"])
+            version_id = int(entry["version_id"])
+            if version_id not in versions:
+                versions.update(versions_by_id(session, [version_id]))
+            question = question_of(versions[version_id])
+            value = given[slot].value if slot in given else None
+            as_given = "" if value is None else value if isinstance(value, str) else None
+            mark = marked.get(slot)
+            yield [
+                spreadsheet_safe(username), spreadsheet_safe(name), quiz.key, attempt.number,
+                attempt.state.value, attempt.finish_reason.value if attempt.finish_reason else "",
+                _iso(attempt.started_at), _iso(attempt.finished_at), _iso(attempt.deadline_at),
+                accommodation, attempt.seed, slot, entry["question_key"], version_id,
+                spreadsheet_safe(canonical_json(entry["variant"])),
+                spreadsheet_safe(as_given if as_given is not None else canonical_json(value)),
+                spreadsheet_safe(question.body.describe_response(entry["variant"], value)),
+                format_mark(mark.marks, 4) if mark else "",
+                format_mark(Fraction(entry["marks"]), 4),
+                mark.status if mark else "", mark.source if mark else "",
+            ]  # fmt: skip
+
+
+def _accommodation(factor: Fraction, extra: int) -> str:
+    parts = []
+    if factor != 1:
+        parts.append(f"x{format_mark(factor, 4)}")
+    if extra:
+        parts.append(f"+{extra} min")
+    return " ".join(parts)
+
+
+class _by_attempt:  # noqa: N801 - used like a function
+    """Rows ordered by attempt id, handed out one attempt at a time (a merge join)."""
+
+    def __init__(self, rows: Iterable[Row[Any]]):
+        self._rows = iter(rows)
+        self._next: Row[Any] | None = next(self._rows, None)
+
+    def take(self, attempt_id: int) -> dict[int, Row[Any]]:
+        found = {}
+        while self._next is not None and self._next.attempt_id <= attempt_id:
+            if self._next.attempt_id == attempt_id:
+                found[self._next.slot] = self._next
+            self._next = next(self._rows, None)
+        return found
+
+
 def _counting_attempt(
-    policy: GradingPolicy, attempts: list[Attempt], finished: list[Attempt], score: Fraction | None
-) -> Attempt | None:
+    policy: GradingPolicy,
+    attempts: list[Row[Any]],
+    finished: list[Row[Any]],
+    score: Fraction | None,
+) -> Row[Any] | None:
     in_progress = [a for a in attempts if a.state is AttemptState.IN_PROGRESS]
     if in_progress:
         return in_progress[0]

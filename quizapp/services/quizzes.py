@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from quizapp.domain.timing import AttemptState, StudentTiming, WindowState
 from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalize_if_expired
-from quizapp.services.catalog import release_policy, rules_for
+from quizapp.services.catalog import rules_for
 from quizapp.services.errors import NotFound
+from quizapp.services.release import released
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def quiz_card(
         in_progress=in_progress,
         max_attempts=rules.max_attempts,
         attempts_left=max(0, rules.max_attempts - len(attempts)),
-        marks_released=release_policy(quiz).marks.is_released(now, timing.closes_at),
+        marks_released=released(session, quiz, now).marks if attempts else False,
     )
 
 

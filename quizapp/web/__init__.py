@@ -46,6 +46,7 @@ def init_web(app: Flask) -> None:
         errors,
         filters,
         preview,
+        roster,
         security,
         staff,
         stats,
@@ -56,8 +57,9 @@ def init_web(app: Flask) -> None:
     security.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, student.bp, api.bp, staff.bp, preview.bp, assets.bp, stats.bp):
-        app.register_blueprint(blueprint)
+    blueprints = (auth, student, api, staff, preview, assets, stats, roster)
+    for module in blueprints:
+        app.register_blueprint(module.bp)
 
 
 def check_access_rules(app: Flask) -> None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import chain, islice
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.errors import NotFound
 from quizapp.services.evidence import TIMELINE_COLUMNS, timeline
-from quizapp.services.exports import csv_lines, scores_rows, spreadsheet_safe
+from quizapp.services.exports import (
+    csv_lines,
+    gradebook_rows,
+    responses_rows,
+    scores_rows,
+    spreadsheet_safe,
+)
 from quizapp.web import db_session, grace, now
 from quizapp.web.security import staff_required
 
@@ -35,22 +42,35 @@ def index() -> str:
     return render_template("staff/index.html", quizzes=quizzes, counts=counts, now=now())
 
 
-@bp.route("/quiz/<id:quiz_id>/scores.csv")
+EXPORTS = {
+    "scores": scores_rows,  # one row per student, including non-starters
+    "responses": responses_rows,  # one row per attempt and slot
+    "gradebook": gradebook_rows,  # the university gradebook's upload
+}
+
+
+@bp.route("/quiz/<id:quiz_id>/<any(scores, responses, gradebook):kind>.csv")
 @staff_required
-def scores_csv(quiz_id: int) -> Response:
-    session = db_session()
-    quiz = session.get(Quiz, quiz_id)
+def export_csv(quiz_id: int, kind: str) -> Response:
+    quiz = db_session().get(Quiz, quiz_id)
     if quiz is None:
         raise NotFound("No such quiz.")
-    filename = f"{quiz.key}-scores-{now():%Y%m%dT%H%MZ}.csv"
     moment, grace_period = now(), grace()
+    rows = EXPORTS[kind]
+    return _streamed_csv(
+        f"{quiz.key}-{kind}-{moment:%Y%m%dT%H%MZ}.csv",
+        lambda session: rows(session, quiz_id, moment, grace_period),
+    )
+
+
+def _streamed_csv(filename: str, rows: Callable[[Session], Iterable[Iterable[object]]]) -> Response:
     database = current_app.extensions["quizapp_db"]
 
     def stream() -> Iterator[str]:
         # Its own session, closed when the last row is sent or the client goes away,
         # so a long download never leaves a transaction open behind it.
         with database.new_session() as export_session:
-            yield from csv_lines(scores_rows(export_session, quiz_id, moment, grace_period))
+            yield from csv_lines(rows(export_session))
 
     return Response(
         stream(),
@@ -89,17 +109,10 @@ def audit() -> str:
 @staff_required
 def audit_csv() -> Response:
     student_id, quiz_id, label = _audit_filters()
-    database = current_app.extensions["quizapp_db"]
 
-    def stream() -> Iterator[str]:
-        with database.new_session() as export_session:
-            rows = timeline(export_session, student_id=student_id, quiz_id=quiz_id)
-            yield from csv_lines(
-                chain([TIMELINE_COLUMNS], ([spreadsheet_safe(c) for c in r.as_csv()] for r in rows))
-            )
+    def rows(session: Session) -> Iterator[list[object]]:
+        yield list(TIMELINE_COLUMNS)
+        for row in timeline(session, student_id=student_id, quiz_id=quiz_id):
+            yield [spreadsheet_safe(cell) for cell in row.as_csv()]
 
-    return Response(
-        stream(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="audit-{label}.csv"'},
-    )
+    return _streamed_csv(f"audit-{label}.csv", rows)

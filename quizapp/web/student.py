@@ -8,19 +8,23 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from quizapp.domain.layout import LayoutEntry
+from quizapp.domain.questions import Question
+from quizapp.domain.render import render_markdown
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
 from quizapp.services.catalog import (
     attempt_questions,
     release_policy,
-    rules_for,
     versions_by_id,
 )
 from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
+from quizapp.services.release import released
 from quizapp.web import course_zone, db_session, grace, now
 from quizapp.web.forms import AnswersForm, ConfirmForm
 from quizapp.web.security import student_required
@@ -70,6 +74,12 @@ def _own_attempt(attempt_id: int) -> Attempt:
     return attempt_service.attempt_for_student(
         db_session(), attempt_id, current_user, now(), grace()
     )
+
+
+def _version_sources(session: Session, pairs: list[tuple[LayoutEntry, Question]]) -> dict[int, str]:
+    """Which bank file each question version came from (its images live next to it)."""
+    versions = versions_by_id(session, (entry.version_id for entry, _ in pairs))
+    return {v.id: v.source for v in versions.values()}
 
 
 def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
@@ -215,13 +225,58 @@ def result(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
     if attempt.state is AttemptState.IN_PROGRESS:
         return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
-    timing = rules_for(db_session(), attempt.quiz, current_user).timing
-    released = release_policy(attempt.quiz).marks.is_released(now(), timing.closes_at)
+    visible = released(db_session(), attempt.quiz, now())
     return render_template(
         "student/result.html",
         attempt=attempt,
         quiz=attempt.quiz,
-        marks_released=released,
+        marks_released=visible.marks,
+        answers_released=visible.answers,
         release=release_policy(attempt.quiz),
-        closes_at=timing.closes_at,
+        closes_at=visible.closed_for_everyone_at,
+    )
+
+
+@bp.route("/attempt/<id:attempt_id>/review")
+@student_required
+def review(attempt_id: int) -> str | Response:
+    """The student's own answers, with marks and with correct answers and feedback only
+    as far as the quiz's release policy allows now."""
+    attempt = _own_attempt(attempt_id)
+    if attempt.state is AttemptState.IN_PROGRESS:
+        return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
+    session = db_session()
+    visible = released(session, attempt.quiz, now())
+    answers = attempt_service.current_answers(session, attempt.id)
+    marks = attempt_service.current_marks(session, attempt.id) if visible.marks else {}
+    pairs = attempt_questions(session, attempt)
+    sources = _version_sources(session, pairs)
+    items = []
+    for number, (entry, question) in enumerate(pairs, start=1):
+        answer = answers.get(entry.slot)
+        value = answer.value if answer else None
+        mark = marks.get(entry.slot)
+        items.append(
+            {
+                "number": number,
+                "marks": entry.marks,
+                "stem_html": question.stem_html(entry.variant),
+                "source": sources.get(entry.version_id, ""),
+                "response": question.body.describe_response(entry.variant, value),
+                "mark": mark,
+                "correct_answer": question.body.describe_answer(entry.variant)
+                if visible.answers
+                else None,
+                "feedback_html": render_markdown(question.feedback)
+                if visible.answers and question.feedback
+                else "",
+            }
+        )
+    return render_template(
+        "student/review.html",
+        attempt=attempt,
+        quiz=attempt.quiz,
+        items=items,
+        visible=visible,
+        release=release_policy(attempt.quiz),
     )

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from quizapp.models import Attempt, Quiz
+from quizapp.services.attempts import current_answers
 from quizapp.services.catalog import attempt_questions
 from tests.functional.helpers import csrf_of, seq_base
 
@@ -100,6 +101,7 @@ def _student_pages(client, session, quiz_key: str) -> tuple[list[str], Attempt]:
     confirm = client.get(f"/attempt/{attempt_id}/submit").get_data(as_text=True)
     pages.append(confirm)
     done = client.post(f"/attempt/{attempt_id}/submit", data={"csrf_token": csrf_of(confirm)})
+    pages.append(client.get(f"/attempt/{attempt_id}/review").get_data(as_text=True))
     pages.append(client.get(done.headers["Location"]).get_data(as_text=True))
     pages.append(client.get("/").get_data(as_text=True))
     session.rollback()
@@ -119,15 +121,21 @@ def test_no_student_facing_response_reveals_answers_or_grading_rules(
     visible: set[str] = set()
     secrets: dict[str, str] = {}
     drawn = {question.key for _, question in attempt_questions(session, attempt)}
+    answers = current_answers(session, attempt.id)
     for loaded in sample_bank.questions.values():
         visible |= _texts(loaded.spec, want_secret=False)
     for entry, question in attempt_questions(session, attempt):
         spec = sample_bank.questions[question.key].spec
         for text in _texts(spec, want_secret=True):
             secrets.setdefault(text, question.key)
-        # The correct answer in words, as the review page will show it after release.
+        # The correct answer in words, as the review page will show it after release
+        # (unless the student happened to give it: their own answer is theirs to see).
         described = question.body.describe_answer(entry.variant)
-        if not any(described in v or v in described for v in visible if len(v) > 3):
+        stored = answers.get(entry.slot)
+        own = question.body.describe_response(entry.variant, stored.value if stored else None)
+        if described != own and not any(
+            described in v or v in described for v in visible if len(v) > 3
+        ):
             secrets.setdefault(described, question.key)
 
     checked = 0

@@ -28,12 +28,13 @@ ROUTES = {
     "student.confirm_submit": "user",
     "student.submit": "user",
     "student.result": "user",
+    "student.review": "user",
     "api.status": "user",
     "api.save_answer": "user",
     "api.flag": "user",
     "api.time_up": "user",
     "staff.index": "staff",
-    "staff.scores_csv": "staff",
+    "staff.export_csv": "staff",
     "staff.audit": "staff",
     "staff.audit_csv": "staff",
     "stats.quiz": "staff",
@@ -41,6 +42,10 @@ ROUTES = {
     "preview.index": "staff",
     "preview.question": "staff",
     "assets.asset": "user",
+    "roster.index": "staff",
+    "roster.preview": "staff",
+    "roster.apply": "staff",
+    "roster.create_staff": "staff",
 }
 
 
@@ -65,11 +70,15 @@ def test_a_view_without_an_access_rule_stops_the_app(app):
 
 
 def _concrete(path: str) -> str:
-    return re.sub(
-        r"<(?:[a-z]+:)?([a-z_]+)>",
-        lambda m: "1" if "id" in m.group(1) or m.group(1) == "slot" else "x.png",
-        path,
-    )
+    """A URL for a rule: ids become 1, `any(a, b)` its first choice, other values x.png."""
+
+    def value(match: re.Match[str]) -> str:
+        converter, name = match.group(1) or "", match.group(2)
+        if converter.startswith("any("):
+            return converter[4:].split(",")[0].strip(" )")
+        return "1" if "id" in name or name == "slot" else "x.png"
+
+    return re.sub(r"<(?:([a-z]+(?:\([^)]*\))?):)?([a-z_]+)>", value, path)
 
 
 def _methods(app: Flask, endpoint: str) -> list[str]:

@@ -1,0 +1,69 @@
+"""What a quiz's release policy lets students see now: marks, and answers with feedback.
+
+"After the window closes" means after it has closed for everyone: a student whose window
+closed could otherwise pass the answers to one still working with an accommodation, an
+override or a reopened attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from quizapp.domain.timing import AttemptState, timing_for
+from quizapp.models import Attempt, Quiz, QuizOverride, Role, User
+from quizapp.services.catalog import accommodation_of, quiz_window, release_policy
+
+
+@dataclass(frozen=True)
+class Released:
+    marks: bool
+    answers: bool
+    closed_for_everyone_at: datetime | None
+
+
+def closed_for_everyone_at(session: Session, quiz: Quiz) -> datetime | None:
+    """The last moment anyone may still be working on this quiz (None: never closes)."""
+    if quiz.closes_at is None:
+        return None
+    candidates = [quiz.closes_at]
+    candidates += [
+        c
+        for c in session.scalars(
+            select(QuizOverride.closes_at).where(
+                QuizOverride.quiz_id == quiz.id, QuizOverride.closes_at.is_not(None)
+            )
+        )
+        if c is not None
+    ]
+    accommodated = session.scalars(
+        select(User).where(
+            User.role == Role.STUDENT, (User.time_factor != "1") | (User.extra_minutes != 0)
+        )
+    )
+    window = quiz_window(quiz)
+    for user in accommodated:
+        closes = timing_for(window, accommodation_of(user)).closes_at
+        if closes is not None:
+            candidates.append(closes)
+    running = session.scalar(
+        select(func.max(Attempt.deadline_at)).where(
+            Attempt.quiz_id == quiz.id, Attempt.state == AttemptState.IN_PROGRESS
+        )
+    )
+    if running is not None:
+        candidates.append(running)
+    return max(candidates)
+
+
+def released(session: Session, quiz: Quiz, now: datetime) -> Released:
+    policy = release_policy(quiz)
+    closed_at = closed_for_everyone_at(session, quiz)
+    return Released(
+        marks=policy.marks.is_released(now, closed_at),
+        answers=policy.answers.is_released(now, closed_at),
+        closed_for_everyone_at=closed_at,
+    )

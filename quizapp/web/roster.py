@@ -1,0 +1,236 @@
+"""Staff roster pages: the student list, roster import (upload → preview → confirm) and
+new staff accounts.
+
+The preview carries the file to the confirm step in a hidden field, with an HMAC-SHA-256
+of its text (keyed by the app's secret) and the fingerprint of the previewed plan. The
+confirm step checks the HMAC, parses and validates the text again, and applies it only
+if the database would change exactly as previewed. Everything posts with a CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import func, or_, select
+from werkzeug.datastructures import FileStorage
+from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from quizapp.domain.roster import (
+    MAX_BYTES,
+    Accommodation,
+    ParsedRoster,
+    normalise_text,
+    parse_roster,
+    parse_roster_bytes,
+)
+from quizapp.models import Role, User
+from quizapp.services.errors import Conflict, InvalidInput
+from quizapp.services.roster import (
+    MIN_STAFF_PASSWORD,
+    RosterInvalid,
+    apply_roster,
+    create_staff_account,
+    groups_of,
+    plan_roster,
+)
+from quizapp.web import db_session, now
+from quizapp.web.security import staff_required
+
+bp = Blueprint("roster", __name__, url_prefix="/staff/roster")
+
+PAGE_SIZE = 200
+# A roster may be up to MAX_BYTES; the app's default body limit is far smaller. The
+# upload carries the file (or pasted text), the confirm step carries it back.
+_BODY_LIMIT = 2 * MAX_BYTES + 1_000_000
+
+
+class RosterUploadForm(FlaskForm):
+    file = FileField("CSV file")
+    text = TextAreaField("…or paste the CSV text")
+
+
+class RosterConfirmForm(FlaskForm):
+    csv_text = HiddenField()
+    digest = HiddenField(validators=[DataRequired()])
+    plan = HiddenField(validators=[DataRequired()])
+    source = HiddenField()
+
+
+class StaffAccountForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=150)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(
+        f"Password (at least {MIN_STAFF_PASSWORD} characters)",
+        validators=[DataRequired(), Length(min=MIN_STAFF_PASSWORD, max=1024)],
+    )
+    confirm = PasswordField(
+        "Password again", validators=[EqualTo("password", "The passwords differ.")]
+    )
+
+
+@bp.url_value_preprocessor
+def _allow_large_rosters(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    # Runs before every before_request hook, so before CSRFProtect reads the form; only
+    # a logged-in staff member gets the larger limit, on the two roster posts.
+    if request.endpoint in ("roster.preview", "roster.apply") and _is_staff():
+        request.max_content_length = _BODY_LIMIT
+        request.max_form_memory_size = _BODY_LIMIT
+
+
+def _is_staff() -> bool:
+    return bool(current_user.is_authenticated and current_user.is_staff)
+
+
+def _mac(text: str) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, b"roster\0" + text.encode(), hashlib.sha256).hexdigest()
+
+
+@bp.route("/")
+@staff_required
+def index() -> str:
+    return _render_index(RosterUploadForm(), StaffAccountForm())
+
+
+def _render_index(upload: RosterUploadForm, staff_form: StaffAccountForm, status: int = 200) -> Any:
+    session = db_session()
+    query = request.args.get("q", "").strip()
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    students = select(User).where(User.role == Role.STUDENT)
+    if query:
+        pattern = f"%{query}%"
+        students = students.where(or_(User.username.ilike(pattern), User.name.ilike(pattern)))
+    total = session.scalar(select(func.count()).select_from(students.subquery())) or 0
+    rows = session.scalars(
+        students.order_by(User.username).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    ).all()
+    groups = groups_of(session, [u.id for u in rows])
+    staff = session.scalars(
+        select(User).where(User.role == Role.STAFF).order_by(User.username)
+    ).all()
+    page_html = render_template(
+        "staff/roster.html",
+        students=rows,
+        groups=groups,
+        staff=staff,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        query=query,
+        upload=upload,
+        staff_form=staff_form,
+        max_mb=MAX_BYTES // 1_000_000,
+        accommodation=lambda u: Accommodation(u.time_factor, u.extra_minutes).describe(),
+    )
+    return (page_html, status) if status != 200 else page_html
+
+
+@bp.route("/preview", methods=["POST"])
+@staff_required
+def preview() -> Any:
+    form = RosterUploadForm()
+    if not form.validate_on_submit():
+        return _render_index(form, StaffAccountForm(), 400)
+    upload = form.file.data
+    if isinstance(upload, FileStorage) and upload.filename:
+        source = upload.filename[:200]
+        data = upload.read(MAX_BYTES + 1)
+        parsed = parse_roster_bytes(data)
+        text = normalise_text(data.decode("utf-8-sig")) if parsed.ok else ""
+    elif (form.text.data or "").strip():
+        source = "pasted text"
+        parsed = parse_roster(form.text.data or "")
+        text = normalise_text(form.text.data or "") if parsed.ok else ""
+    else:
+        flash("Choose a CSV file or paste its text.", "error")
+        return _render_index(form, StaffAccountForm(), 400)
+    return _render_preview(parsed, text, source)
+
+
+def _render_preview(parsed: ParsedRoster, text: str, source: str, message: str = "") -> Any:
+    plan = None
+    problems = list(parsed.problems)
+    if parsed.ok:
+        plan = plan_roster(db_session(), parsed)
+        problems = plan.problems
+    confirm = RosterConfirmForm(
+        formdata=None,
+        csv_text=text,
+        digest=_mac(text),
+        plan=plan.fingerprint if plan else "",
+        source=source,
+    )
+    page = render_template(
+        "staff/roster_preview.html",
+        parsed=parsed,
+        plan=plan,
+        problems=problems,
+        confirm=confirm,
+        source=source,
+        message=message,
+    )
+    return (page, 400) if problems else page
+
+
+@bp.route("/apply", methods=["POST"])
+@staff_required
+def apply() -> Any:
+    form = RosterConfirmForm()
+    if not form.validate_on_submit():
+        raise InvalidInput("The confirmation was incomplete; upload the file again.")
+    text = normalise_text(form.csv_text.data or "")
+    if not hmac.compare_digest(_mac(text), form.digest.data or ""):
+        raise InvalidInput("The previewed file was altered on its way back; upload it again.")
+    source = (form.source.data or "")[:200]
+    parsed = parse_roster(text)
+    if not parsed.ok:
+        return _render_preview(parsed, text, source)
+    try:
+        result = apply_roster(
+            db_session(),
+            parsed,
+            current_user,
+            now(),
+            expected=form.plan.data or "",
+            source=source,
+        )
+    except RosterInvalid:
+        return _render_preview(parsed, text, source)
+    except Conflict as exc:
+        return _render_preview(parsed, text, source, exc.message)
+    flash(f"Roster imported from {source or 'the file'}: {result.summary()}", "success")
+    return redirect(url_for("roster.index"))
+
+
+@bp.route("/staff", methods=["POST"])
+@staff_required
+def create_staff() -> Any:
+    form = StaffAccountForm()
+    if not form.validate_on_submit():
+        return _render_index(RosterUploadForm(), form, 400)
+    try:
+        user = create_staff_account(
+            db_session(),
+            form.username.data or "",
+            form.name.data or "",
+            form.email.data or "",
+            form.password.data or "",
+            current_user,
+            now(),
+        )
+    except InvalidInput as exc:
+        flash(exc.message, "error")
+        return _render_index(RosterUploadForm(), form, 400)
+    flash(f"Created staff account {user.username}.", "success")
+    return redirect(url_for("roster.index"))
