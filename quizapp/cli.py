@@ -237,6 +237,29 @@ def attempts_finalize_expired() -> None:
     click.echo(f"Finalised {count} expired attempt(s).")
 
 
+@attempts_group.command("verify-receipt")
+@click.argument("attempt_id", type=int)
+@click.argument("code")
+@with_appcontext
+def attempts_verify_receipt(attempt_id: int, code: str) -> None:
+    """Check a receipt code a student shows against the answers stored now: the code is
+    recomputed from the attempt's final answers, so any later change would show."""
+    from quizapp.models import Attempt
+    from quizapp.services.attempts import current_answers, receipt_code
+
+    session = db_session()
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.receipt is None:
+        raise click.ClickException(f"Attempt {attempt_id} does not exist or is not finished.")
+    recomputed = receipt_code(attempt, current_answers(session, attempt.id))
+    given = code.strip().upper()
+    click.echo(f"issued {attempt.receipt}; recomputed from stored answers {recomputed}")
+    if given != attempt.receipt or recomputed != attempt.receipt:
+        click.echo("MISMATCH: the code or the stored answers differ from what was issued.")
+        sys.exit(1)
+    click.echo("OK: the stored answers are the ones the student was given a receipt for.")
+
+
 export_group = click.Group("export", help="CSV exports.")
 
 

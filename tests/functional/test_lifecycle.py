@@ -192,3 +192,34 @@ def test_staff_grant_extra_time_from_the_command_line(
         ]
     )
     assert nobody.exit_code != 0 and "No user 'zed'" in nobody.output
+
+
+def test_staff_verify_a_receipt_against_the_stored_answers(
+    app, client, auth, users, sample_bank, session
+):
+    from quizapp.models import Answer
+
+    auth.login("alice")
+    attempt_id, page = start_attempt(client)
+    session.rollback()
+    form = model_form(session, attempt_id)
+    form.update(csrf_token=[csrf_of(page)], seq=[str(seq_base(page))])
+    client.post(f"/attempt/{attempt_id}", data=form)
+    client.post(f"/attempt/{attempt_id}/submit", data={"csrf_token": csrf_of(page)})
+    session.rollback()
+    code = session.get(Attempt, attempt_id).receipt
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["attempts", "verify-receipt", str(attempt_id), code.lower()])
+    assert ok.exit_code == 0 and "OK" in ok.output
+    assert (
+        runner.invoke(
+            args=["attempts", "verify-receipt", str(attempt_id), "AAAA-BBBB-CCCC"]
+        ).exit_code
+        == 1
+    )
+    # Someone alters a stored answer afterwards: the recomputed code no longer matches.
+    answer = session.scalars(select(Answer).where(Answer.attempt_id == attempt_id)).first()
+    answer.value = "tampered"
+    session.commit()
+    tampered = runner.invoke(args=["attempts", "verify-receipt", str(attempt_id), code])
+    assert tampered.exit_code == 1 and "MISMATCH" in tampered.output

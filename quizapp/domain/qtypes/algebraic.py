@@ -49,11 +49,11 @@ from quizapp.domain.qtypes.base import (
     UNANSWERED,
     Grade,
     GradeStatus,
-    InvalidSubmission,
     QuestionType,
     Response,
     StudentView,
     Variant,
+    accept_single_text,
     unreadable,
 )
 from quizapp.domain.spec import SpecReader, parse_exact
@@ -134,10 +134,7 @@ class Algebraic(QuestionType):
         )
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        if len(submitted) > 1:
-            raise InvalidSubmission("one answer only")
-        text = submitted[0] if submitted else ""
-        return text if text.strip() else None
+        return accept_single_text(submitted)
 
     def grade(self, variant: Variant, response: Response) -> Grade:
         if response is None or (isinstance(response, str) and not response.strip()):

@@ -62,6 +62,15 @@ class InvalidSubmission(ValueError):
     """
 
 
+def accept_single_text(submitted: Sequence[str]) -> str | None:
+    """The answer of a question with one text box: stored exactly as typed (an
+    unreadable answer is still the student's answer), None when left blank."""
+    if len(submitted) > 1:
+        raise InvalidSubmission("one answer only")
+    text = submitted[0] if submitted else ""
+    return text if text.strip() else None
+
+
 @dataclass(frozen=True)
 class Choice:
     """One option shown to the student: the form value and its rendered label."""

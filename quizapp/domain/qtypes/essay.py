@@ -29,11 +29,11 @@ from quizapp.domain.qtypes.base import (
     UNANSWERED,
     Grade,
     GradeStatus,
-    InvalidSubmission,
     QuestionType,
     Response,
     StudentView,
     Variant,
+    accept_single_text,
 )
 from quizapp.domain.spec import SpecReader
 
@@ -74,10 +74,7 @@ class Essay(QuestionType):
         return StudentView(input="essay", extra=dict(extra))
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        if len(submitted) > 1:
-            raise InvalidSubmission("one answer only")
-        text = submitted[0] if submitted else ""
-        return text if text.strip() else None
+        return accept_single_text(submitted)
 
     def grade(self, variant: Variant, response: Response) -> Grade:
         if response is None or (isinstance(response, str) and not response.strip()):

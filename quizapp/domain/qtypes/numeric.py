@@ -23,6 +23,7 @@ from quizapp.domain.qtypes.base import (
     Response,
     StudentView,
     Variant,
+    accept_single_text,
     unreadable,
 )
 from quizapp.domain.spec import SpecReader, parse_exact
@@ -110,9 +111,7 @@ class Numeric(QuestionType):
         return StudentView(input="number", extra={"units": self.units})
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        # Stored exactly as typed: an unreadable number is still the student's answer.
-        text = submitted[0] if submitted else ""
-        return text if text.strip() else None
+        return accept_single_text(submitted)
 
     def tolerance_for(self, answer: Fraction) -> Fraction:
         return self.tolerance * abs(answer) if self.relative else self.tolerance
