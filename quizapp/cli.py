@@ -353,6 +353,87 @@ def overrides_set(
         click.echo(f"  attempt {attempt.id}: now ends {attempt.deadline_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
+@click.command("regrade")
+@click.argument("quiz_key")
+@click.option("--question", "question_key", required=True, help="The question key to regrade.")
+@click.option(
+    "--mode",
+    type=click.Choice(["regrade", "accept", "full_marks"]),
+    default="regrade",
+    show_default=True,
+    help="regrade against the current version; also accept answers; or full marks for all.",
+)
+@click.option(
+    "--accept",
+    "accepted",
+    multiple=True,
+    help="With --mode accept: an option key (choice questions) or exact stored answer; repeat.",
+)
+@click.option("--never-lower", is_flag=True, help="Keep the current mark where it is higher.")
+@click.option("--commit", is_flag=True, help="Write the new marks (default: a dry run).")
+@click.option("--by", "by", default=None, help="Staff username recorded as the marker.")
+@with_appcontext
+def regrade(
+    quiz_key: str,
+    question_key: str,
+    mode: str,
+    accepted: tuple[str, ...],
+    never_lower: bool,
+    commit: bool,
+    by: str | None,
+) -> None:
+    """Regrade QUESTION in every finished attempt of QUIZ_KEY after a corrected import.
+    Prints every affected attempt (old and new mark and total) and a summary; writes
+    nothing unless --commit (then new mark rows, exact totals and an audit event, in one
+    transaction). Attempts in progress are not regraded."""
+    from quizapp.domain.scoring import format_mark
+    from quizapp.models import User
+    from quizapp.services.regrade import RegradeOptions, commit_regrade, parse_mode, plan_regrade
+
+    session = db_session()
+    quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()
+    if quiz is None:
+        raise click.ClickException(f"No quiz {quiz_key!r}.")
+    actor_id = None
+    if by:
+        actor_id = session.scalars(
+            select(User.id).where(User.username == by, User.role == Role.STAFF)
+        ).first()
+        if actor_id is None:
+            raise click.ClickException(f"No staff user {by!r}.")
+
+    def progress(done: int, count: int) -> None:
+        if count >= 200:
+            click.echo(f"graded {done}/{count} attempts…", err=True)
+
+    try:
+        options = RegradeOptions(question_key, parse_mode(mode), accepted, never_lower)
+        if commit:
+            plan = commit_regrade(
+                session, quiz.id, options, actor_id, now(), grace(), progress=progress
+            )
+        else:
+            plan = plan_regrade(session, quiz.id, options, now(), grace(), progress=progress)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    if plan.rows:
+        click.echo(
+            f"{'student':<20} {'attempt':>7} {'slot':>4} {'old':>7} {'new':>7} {'change':>7} "
+            f"{'old total':>9} {'new total':>9}  note"
+        )
+    for row in plan.rows:
+        change = format_mark(row.change)
+        click.echo(
+            f"{row.username:<20} {row.attempt_number:>7} {row.slot:>4} "
+            f"{format_mark(row.old_mark) or '-':>7} {format_mark(row.new_mark):>7} "
+            f"{('+' + change) if row.change > 0 else change:>7} "
+            f"{format_mark(row.old_total):>9} {format_mark(row.new_total):>9}  {row.note}"
+        )
+    click.echo(plan.message)
+    if plan.rows and not commit:
+        click.echo("Dry run: nothing was written. Run again with --commit to apply.")
+
+
 DEMO_STUDENTS = [
     ("alice", "Alice Adeyemi"),
     ("bob", "Bob Björk"),
@@ -407,6 +488,7 @@ def register_commands(app: Flask) -> None:
         attempts_group,
         export_group,
         overrides_group,
+        regrade,
         demo,
     ):
         app.cli.add_command(command)

@@ -267,6 +267,7 @@ def save_answers(
                     seq=seq,
                     received_at=now,
                     ip=ip[:64],
+                    client=client[:32],
                 )
             )
             results.append(SaveResult(slot, SaveStatus.SAVED, now, seq))

@@ -45,6 +45,8 @@ def init_web(app: Flask) -> None:
         auth,
         errors,
         filters,
+        marking,
+        monitor,
         preview,
         roster,
         security,
@@ -57,7 +59,7 @@ def init_web(app: Flask) -> None:
     security.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
-    blueprints = (auth, student, api, staff, preview, assets, stats, roster)
+    blueprints = (auth, student, api, staff, preview, assets, stats, roster, monitor, marking)
     for module in blueprints:
         app.register_blueprint(module.bp)
 

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from quizapp import create_app
-from quizapp.models import Attempt, AuditEvent
+from quizapp.models import AnswerLog, Attempt, AuditEvent
 from quizapp.web import check_access_rules
 from quizapp.web.security import ACCESS_LEVELS
 from tests.conftest import PASSWORD, Auth
@@ -42,10 +42,23 @@ ROUTES = {
     "preview.index": "staff",
     "preview.question": "staff",
     "assets.asset": "user",
+    "monitor.overview": "staff",
+    "monitor.live": "staff",
+    "monitor.preflight": "staff",
+    "monitor.student": "staff",
+    "monitor.intervene": "staff",
+    "monitor.reopen": "staff",
+    "monitor.finalise": "staff",
     "roster.index": "staff",
     "roster.preview": "staff",
     "roster.apply": "staff",
     "roster.create_staff": "staff",
+    "marking.queue": "staff",
+    "marking.slot": "staff",
+    "marking.mark": "staff",
+    "marking.history": "staff",
+    "marking.regrade": "staff",
+    "marking.regrade_commit": "staff",
 }
 
 
@@ -238,3 +251,28 @@ def test_concurrent_use_is_flagged_and_the_timeline_shows_both_addresses(
     actions = [line.split(",")[1] for line in lines[1:]]
     assert actions.count("save") == 2 and "start" in actions and "concurrent_use" in actions
     assert staff.get("/staff/audit?student=nobody").status_code == 404
+
+
+def test_two_browser_sessions_from_one_address_are_flagged_too(
+    app, client, auth, users, sample_bank, session
+):
+    """A lab PC and a phone on the same campus NAT: one address, two sessions."""
+    auth.login("alice")
+    attempt_id, page = start_attempt(client)
+    slot = slot_of(session, attempt_id, "cnn-output-width")
+    url = f"/api/attempts/{attempt_id}/answers/{slot}"
+    client.put(
+        url, json={"value": "15", "seq": seq_base(page) + 1}, headers={"X-CSRFToken": csrf_of(page)}
+    )
+    session.rollback()
+    assert session.get(Attempt, attempt_id).concurrent_use_at is None  # one session so far
+    phone = app.test_client()
+    Auth(phone).login("alice")
+    token = csrf_of(phone.get(f"/attempt/{attempt_id}").get_data(as_text=True))
+    phone.put(url, json={"value": "16", "seq": seq_base(page) + 2}, headers={"X-CSRFToken": token})
+    session.rollback()
+    assert session.get(Attempt, attempt_id).concurrent_use_at is not None
+    clients = session.scalars(
+        select(AnswerLog.client).where(AnswerLog.attempt_id == attempt_id)
+    ).all()
+    assert len(set(clients)) == 2 and all(len(c) == 16 for c in clients)

@@ -1,0 +1,442 @@
+"""Manual marking: the queue of answers staff mark by hand, marks entered with a comment,
+and the full history of an attempt's marks.
+
+Marks are append-only rows (models.Mark): a manual mark is one more row (source "manual",
+feedback = the comment, created_by = the examiner); the newest row per slot counts, and
+the attempt's score is recomputed as the exact sum of the marks that count. Regrades
+(services/regrade.py) share the helpers at the top of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from quizapp.db import begin_write
+from quizapp.domain.layout import LayoutEntry
+from quizapp.domain.qtypes.base import Grade, GradeStatus
+from quizapp.domain.questions import Question
+from quizapp.domain.scoring import total
+from quizapp.domain.timing import AttemptState
+from quizapp.models import Answer, Attempt, Mark, Quiz, User
+from quizapp.services import audit
+from quizapp.services.attempts import finalize_expired
+from quizapp.services.catalog import layout_of, question_of, versions_by_id
+from quizapp.services.errors import Conflict, InvalidInput, NotFound
+
+FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
+NEEDS_MARKING = GradeStatus.NEEDS_MARKING.value
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+CHUNK = 500
+
+
+def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def current_marks_of(session: Session, attempt_ids: Sequence[int]) -> dict[tuple[int, int], Mark]:
+    """The mark that counts for every slot of these attempts, by (attempt id, slot): the
+    newest row (the highest id; rows are never updated, so the id orders them)."""
+    found: dict[tuple[int, int], Mark] = {}
+    for part in chunks(list(attempt_ids)):
+        newest = (
+            select(func.max(Mark.id))
+            .where(Mark.attempt_id.in_(part))
+            .group_by(Mark.attempt_id, Mark.slot)
+        )
+        for mark in session.scalars(
+            select(Mark).where(Mark.id.in_(newest)).execution_options(populate_existing=True)
+        ):
+            found[(mark.attempt_id, mark.slot)] = mark
+    return found
+
+
+def recompute_scores(session: Session, attempts: Iterable[Attempt]) -> None:
+    """Set each attempt's score to the exact Fraction sum of its current marks (after the
+    caller's new rows are flushed)."""
+    by_id = {a.id: a for a in attempts}
+    session.flush()
+    marks = current_marks_of(session, list(by_id))
+    sums: dict[int, list[Fraction]] = {attempt_id: [] for attempt_id in by_id}
+    for (attempt_id, _slot), mark in marks.items():
+        sums[attempt_id].append(mark.marks)
+    for attempt_id, values in sums.items():
+        by_id[attempt_id].score = total(values)
+
+
+def lock_attempts(session: Session, attempt_ids: Sequence[int]) -> list[Attempt]:
+    """The attempts, re-read and locked for update (PostgreSQL; SQLite's write lock is
+    already held after begin_write), so a concurrent mark or regrade waits for us."""
+    rows: list[Attempt] = []
+    for part in chunks(list(attempt_ids)):
+        rows.extend(
+            session.scalars(
+                select(Attempt)
+                .where(Attempt.id.in_(part))
+                .order_by(Attempt.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+    return rows
+
+
+def entry_for_slot(attempt: Attempt, slot: int) -> LayoutEntry | None:
+    return next((e for e in layout_of(attempt) if e.slot == slot), None)
+
+
+def parse_mark(text: str, maximum: Fraction) -> Fraction:
+    """A mark typed by staff: a decimal such as 2.5 (or a fraction such as 7/3), from 0 to
+    the slot's maximum, kept exact."""
+    raw = text.strip()
+    try:
+        if "/" in raw:
+            top, _, bottom = raw.partition("/")
+            value = Fraction(int(top.strip()), int(bottom.strip()))
+        else:
+            number = Decimal(raw)
+            if not number.is_finite():
+                raise InvalidOperation
+            value = Fraction(number)
+    except (ValueError, ZeroDivisionError, InvalidOperation):
+        raise InvalidInput(
+            f"{raw[:20]!r} is not a mark: enter a number such as 2 or 2.5."
+        ) from None
+    if not 0 <= value <= maximum:
+        raise InvalidInput(f"The mark must be between 0 and {_plain(maximum)}.")
+    return value
+
+
+def _plain(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    return format(Decimal(value.numerator) / Decimal(value.denominator), "f").rstrip("0")
+
+
+# ---------------------------------------------------------------------------------------
+# The queue
+
+
+@dataclass(frozen=True)
+class SlotQueue:
+    """One slot of a quiz in the marking overview."""
+
+    slot: int
+    marks: Fraction
+    question_keys: tuple[str, ...]
+    answered: int  # finished attempts with this slot
+    to_mark: int  # current mark still needs_marking
+    marked_by_hand: int  # current mark is manual
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    quiz: Quiz
+    slots: list[SlotQueue]
+    finished: int
+    in_progress: int
+
+    @property
+    def left(self) -> int:
+        return sum(s.to_mark for s in self.slots)
+
+
+def _finished_attempts(session: Session, quiz_id: int) -> list[Attempt]:
+    return list(
+        session.scalars(
+            select(Attempt)
+            .where(Attempt.quiz_id == quiz_id, Attempt.state.in_(FINISHED))
+            .order_by(Attempt.id)
+        )
+    )
+
+
+def _quiz(session: Session, quiz_id: int) -> Quiz:
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    return quiz
+
+
+def queue_overview(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> QueueOverview:
+    """Per slot: how many finished answers there are, how many still need marking (essays
+    not yet marked), and how many have a manual mark. Expired attempts are finalised first."""
+    quiz = _quiz(session, quiz_id)
+    finalize_expired(session, now, grace)
+    attempts = _finished_attempts(session, quiz_id)
+    marks = current_marks_of(session, [a.id for a in attempts])
+    slots: dict[int, dict[str, Any]] = {}
+    for attempt in attempts:
+        for entry in layout_of(attempt):
+            info = slots.setdefault(
+                entry.slot,
+                {"marks": entry.marks, "keys": [], "answered": 0, "to_mark": 0, "manual": 0},
+            )
+            if entry.question_key not in info["keys"]:
+                info["keys"].append(entry.question_key)
+            info["answered"] += 1
+            mark = marks.get((attempt.id, entry.slot))
+            if mark is not None and mark.status == NEEDS_MARKING:
+                info["to_mark"] += 1
+            if mark is not None and mark.source == "manual":
+                info["manual"] += 1
+    in_progress = session.scalar(
+        select(func.count())
+        .select_from(Attempt)
+        .where(Attempt.quiz_id == quiz_id, Attempt.state == AttemptState.IN_PROGRESS)
+    )
+    return QueueOverview(
+        quiz=quiz,
+        slots=[
+            SlotQueue(
+                slot,
+                info["marks"],
+                tuple(sorted(info["keys"])),
+                info["answered"],
+                info["to_mark"],
+                info["manual"],
+            )
+            for slot, info in sorted(slots.items())
+        ],
+        finished=len(attempts),
+        in_progress=in_progress or 0,
+    )
+
+
+@dataclass(frozen=True)
+class MarkingItem:
+    """One student's answer in one slot, with the mark that counts now."""
+
+    attempt: Attempt
+    student: User
+    entry: LayoutEntry
+    question: Question
+    value: Any  # the stored answer (None: no answer)
+    response: str  # the answer in words, as given
+    mark: Mark | None
+
+    @property
+    def needs_marking(self) -> bool:
+        return self.mark is None or self.mark.status == NEEDS_MARKING
+
+
+@dataclass
+class StemGroup:
+    """Answers to the same question shown the same way: the stem is rendered once."""
+
+    question: Question
+    source: str
+    stem_html: str
+    items: list[MarkingItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SlotPage:
+    quiz: Quiz
+    slot: int
+    marks: Fraction
+    groups: list[StemGroup]
+    shown: int
+    to_mark: int
+    answered: int
+
+
+def slot_page(session: Session, quiz_id: int, slot: int, *, everything: bool = False) -> SlotPage:
+    """The answers of one slot that still need marking, grouped by stem (or, with
+    `everything`, every finished attempt's answer, for staff to override any)."""
+    quiz = _quiz(session, quiz_id)
+    attempts = [a for a in _finished_attempts(session, quiz_id) if entry_for_slot(a, slot)]
+    if not attempts:
+        raise NotFound(f"No finished attempt has a question {slot}.")
+    ids = [a.id for a in attempts]
+    marks = current_marks_of(session, ids)
+    answers: dict[int, Any] = {}
+    for part in chunks(ids):
+        for attempt_id, value in session.execute(
+            select(Answer.attempt_id, Answer.value).where(
+                Answer.attempt_id.in_(part), Answer.slot == slot
+            )
+        ):
+            answers[attempt_id] = value
+    entries = {a.id: entry_for_slot(a, slot) for a in attempts}
+    versions = versions_by_id(session, (e.version_id for e in entries.values() if e))
+    students = {
+        u.id: u
+        for u in session.scalars(select(User).where(User.id.in_({a.user_id for a in attempts})))
+    }
+    groups: dict[tuple[int, str], StemGroup] = {}
+    to_mark = 0
+    maximum = Fraction(0)
+    for attempt in sorted(attempts, key=lambda a: (students[a.user_id].username, a.number)):
+        entry = entries[attempt.id]
+        assert entry is not None
+        maximum = entry.marks
+        version = versions[entry.version_id]
+        question = question_of(version)
+        value = answers.get(attempt.id)
+        item = MarkingItem(
+            attempt=attempt,
+            student=students[attempt.user_id],
+            entry=entry,
+            question=question,
+            value=value,
+            response=question.body.describe_response(entry.variant, value),
+            mark=marks.get((attempt.id, slot)),
+        )
+        if item.needs_marking:
+            to_mark += 1
+        elif not everything:
+            continue
+        stem = question.stem_html(entry.variant)
+        group = groups.get((version.id, stem))
+        if group is None:
+            group = groups[(version.id, stem)] = StemGroup(question, version.source, stem)
+        group.items.append(item)
+    return SlotPage(
+        quiz=quiz,
+        slot=slot,
+        marks=maximum,
+        groups=list(groups.values()),
+        shown=sum(len(g.items) for g in groups.values()),
+        to_mark=to_mark,
+        answered=len(attempts),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Entering a mark
+
+
+def mark_answer(
+    session: Session,
+    attempt_id: int,
+    slot: int,
+    mark_text: str,
+    comment: str,
+    actor_id: int,
+    now: datetime,
+    *,
+    based_on: int | None = None,
+    ip: str = "",
+) -> Mark:
+    """Record staff's mark for one answer: a new Mark row (source "manual", the comment as
+    feedback), the attempt's new total, and an audit event, in one transaction.
+
+    `based_on` is the id of the mark the examiner saw: if someone else marked the answer
+    since, nothing is written (Conflict) rather than silently replacing their mark.
+    """
+    begin_write(session)
+    try:
+        locked = lock_attempts(session, [attempt_id])
+        if not locked:
+            raise NotFound("No such attempt.")
+        attempt = locked[0]
+        if attempt.state not in FINISHED:
+            raise Conflict("This attempt is still in progress: mark it after it has finished.")
+        entry = entry_for_slot(attempt, slot)
+        if entry is None:
+            raise NotFound(f"This attempt has no question {slot}.")
+        value = parse_mark(mark_text, entry.marks)
+        current = current_marks_of(session, [attempt.id]).get((attempt.id, slot))
+        if based_on is not None and (current is None or current.id != based_on):
+            raise Conflict(
+                "Someone else marked this answer while you were looking at it: "
+                "check their mark below and enter yours again if needed."
+            )
+        old_total = attempt.score
+        fraction = value / entry.marks if entry.marks else Fraction(0)
+        grade = Grade.from_fraction(fraction)
+        row = Mark(
+            attempt_id=attempt.id,
+            slot=slot,
+            version_id=entry.version_id,
+            fraction=grade.fraction,
+            marks=value,
+            status=grade.status.value,
+            feedback=comment.strip(),
+            source="manual",
+            created_at=now,
+            created_by=actor_id,
+        )
+        session.add(row)
+        recompute_scores(session, [attempt])
+        audit.record(
+            session,
+            "manual_mark",
+            now,
+            actor_id=actor_id,
+            subject_id=attempt.user_id,
+            quiz_id=attempt.quiz_id,
+            attempt_id=attempt.id,
+            ip=ip,
+            slot=slot,
+            question=entry.question_key,
+            old_mark=str(current.marks) if current is not None else None,
+            old_status=current.status if current is not None else None,
+            mark=str(value),
+            old_total=str(old_total) if old_total is not None else None,
+            total=str(attempt.score),
+            comment=comment.strip()[:500],
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return row
+
+
+# ---------------------------------------------------------------------------------------
+# History
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    mark: Mark
+    question_key: str
+    by: str  # username of the staff member, or "" for automatic marks
+    current: bool
+
+
+@dataclass(frozen=True)
+class AttemptHistory:
+    attempt: Attempt
+    student: User
+    rows: list[HistoryRow]  # every mark row, oldest first
+
+
+def attempt_history(session: Session, attempt_id: int) -> AttemptHistory:
+    """Every mark row of an attempt, oldest first, with who wrote it and which counts."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound("No such attempt.")
+    rows = session.execute(
+        select(Mark, User.username)
+        .outerjoin(User, User.id == Mark.created_by)
+        .where(Mark.attempt_id == attempt_id)
+        .order_by(Mark.id)
+    ).all()
+    current = {m.id for m in current_marks_of(session, [attempt_id]).values()}
+    versions = versions_by_id(session, {m.version_id for m, _ in rows})
+    return AttemptHistory(
+        attempt=attempt,
+        student=attempt.user,
+        rows=[
+            HistoryRow(
+                mark=m,
+                question_key=versions[m.version_id].question_key,
+                by=username or "",
+                current=m.id in current,
+            )
+            for m, username in rows
+        ],
+    )

@@ -1,0 +1,90 @@
+// The staff overview's live table: poll live.json and re-render the table body and the
+// counts. Everything from the server is written with textContent (never innerHTML), so a
+// student's name cannot inject markup. Without JavaScript the page still shows the
+// table as it was when loaded.
+(function () {
+  "use strict";
+
+  var body = document.getElementById("live-body");
+  if (!body || !window.fetch) { return; }
+  var url = body.dataset.url;
+  var every = (Number(body.dataset.pollSeconds) || 15) * 1000;
+  var status = document.getElementById("live-status");
+  var COLUMNS = 7;
+
+  function cell(tag, text) {
+    var el = document.createElement(tag);
+    el.textContent = text;
+    return el;
+  }
+
+  function studentCell(row) {
+    var th = document.createElement("th");
+    th.scope = "row";
+    var link = document.createElement("a");
+    link.href = row.student.url;
+    link.textContent = row.student.username;
+    th.appendChild(link);
+    th.appendChild(document.createTextNode(" "));
+    var name = cell("span", row.student.name);
+    name.className = "muted";
+    th.appendChild(name);
+    return th;
+  }
+
+  function deviceCell(row) {
+    var td = document.createElement("td");
+    if (row.device_changed) {
+      td.appendChild(cell("strong", "changed"));
+      td.appendChild(document.createTextNode(
+        " (" + row.addresses + " address(es), " + row.clients + " session(s))"));
+    } else {
+      td.textContent = "no";
+    }
+    return td;
+  }
+
+  function render(data) {
+    var rows = document.createDocumentFragment();
+    data.attempts.forEach(function (row) {
+      var tr = document.createElement("tr");
+      tr.appendChild(studentCell(row));
+      tr.appendChild(cell("td", row.started_local));
+      tr.appendChild(cell("td", row.deadline_local || "\u2014"));
+      tr.appendChild(cell("td", row.time_left));
+      tr.appendChild(cell("td", row.last_save_local || "no save yet"));
+      tr.appendChild(cell("td", row.answered + " of " + row.slots));
+      tr.appendChild(deviceCell(row));
+      rows.appendChild(tr);
+    });
+    if (!data.attempts.length) {
+      var empty = document.createElement("tr");
+      var td = cell("td", "No attempt in progress.");
+      td.colSpan = COLUMNS;
+      empty.appendChild(td);
+      rows.appendChild(empty);
+    }
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+    body.appendChild(rows);
+    Object.keys(data.counts).forEach(function (key) {
+      var el = document.querySelector('[data-count="' + key + '"]');
+      if (el) { el.textContent = String(data.counts[key]); }
+    });
+    if (status) { status.textContent = "As of " + data.updated_local; }
+  }
+
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(render)
+      .catch(function () {
+        if (status) { status.textContent = "Could not refresh; trying again shortly"; }
+      })
+      .then(function () { window.setTimeout(poll, every); });
+  }
+
+  window.setTimeout(poll, every);
+}());
