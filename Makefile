@@ -32,3 +32,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## bench: the exam-day benchmark (bench/README.md): a real gunicorn on 127.0.0.1, about
+##        3 minutes; results in bench/results/. httpx is a bench-only dependency.
+##        BENCH_ARGS="--students 1000" or "--database postgresql" for the other runs.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -c "import httpx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
