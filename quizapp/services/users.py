@@ -11,7 +11,11 @@ from quizapp.db import begin_write
 from quizapp.models import Role, User
 from quizapp.services.errors import InvalidInput
 
-_hasher = PasswordHasher()
+# argon2id at OWASP's recommended baseline (19 MiB, 2 iterations, 1 lane). argon2-cffi's
+# default (64 MiB, 3 iterations, 4 lanes) cost about 190 CPU-ms per login on the 2-core
+# machine, so a start storm of 1,000 logins needed about 190 CPU-seconds; this costs about
+# 26 (bench/README.md). Hashes made with other parameters are upgraded at the next login.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 # Verifying against this when the username is unknown keeps the timing the same, so
 # response time does not reveal which usernames exist.
 _DUMMY_HASH = _hasher.hash("not a real password")

@@ -186,3 +186,21 @@ def test_acknowledged_saves_survive_a_restart(app, session, quiz, alice, databas
             "16"
         ]
     fresh.engine.dispose()
+
+
+def test_a_password_hashed_with_old_parameters_is_upgraded_at_login(session, users):
+    from argon2 import PasswordHasher
+
+    from quizapp.services.users import authenticate, hash_password
+    from tests.conftest import PASSWORD
+
+    alice = session.get(User, users["alice"])
+    alice.password_hash = PasswordHasher(time_cost=3, memory_cost=65_536, parallelism=4).hash(
+        PASSWORD
+    )
+    session.commit()
+    assert authenticate(session, "alice", PASSWORD) is not None
+    session.refresh(alice)
+    assert alice.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert alice.password_hash != hash_password(PASSWORD)  # salted
+    assert authenticate(session, "alice", "wrong") is None
