@@ -24,6 +24,7 @@ from quizapp.domain.timing import (
 )
 from quizapp.models import Attempt, QuestionVersion, Quiz, QuizOverride, User, UserGroup
 from quizapp.models import Question as QuestionRow
+from quizapp.services.errors import NotFound
 
 
 @lru_cache(maxsize=2048)
@@ -116,3 +117,23 @@ def attempt_questions(session: Session, attempt: Attempt) -> list[tuple[LayoutEn
     layout = layout_of(attempt)
     versions = versions_by_id(session, (e.version_id for e in layout))
     return [(e, question_of(versions[e.version_id])) for e in layout]
+
+
+def quiz_or_404(session: Session, quiz_id: int) -> Quiz:
+    """A quiz by id, or NotFound (the web layer answers 404)."""
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    return quiz
+
+
+def current_version(session: Session, key: str) -> QuestionVersion:
+    """The version of question `key` that new attempts use, or NotFound."""
+    version = session.scalars(
+        select(QuestionVersion)
+        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
+        .where(QuestionRow.key == key)
+    ).first()
+    if version is None:
+        raise NotFound(f"No imported question {key!r}.")
+    return version

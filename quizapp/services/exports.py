@@ -19,8 +19,7 @@ from quizapp.domain.scoring import GradingPolicy, format_mark, overall_score
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, Role, User
 from quizapp.services.attempts import finalize_expired
-from quizapp.services.catalog import question_of, versions_by_id
-from quizapp.services.errors import NotFound
+from quizapp.services.catalog import question_of, quiz_or_404, versions_by_id
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -70,7 +69,7 @@ def student_scores(
     progress" whose time is long over. One query, read in batches: memory stays flat
     however many students and attempts there are.
     """
-    quiz = _quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     policy = GradingPolicy(quiz.grading)
     quiz_max = _quiz_max(quiz)
@@ -98,13 +97,6 @@ def scores_rows(
             format_mark(row.score, 4),
             format_mark(row.maximum, 4),
         ]
-
-
-def _quiz(session: Session, quiz_id: int) -> Quiz:
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    return quiz
 
 
 def _students_with_attempts(
@@ -170,7 +162,7 @@ def responses_rows(
 ) -> Iterator[list[Any]]:
     """One row per attempt and slot ("long" format), streamed: three ordered queries
     (attempts, answers, current marks) merged by attempt id, so memory stays flat."""
-    quiz = _quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     yield RESPONSE_COLUMNS
     attempts = session.execute(

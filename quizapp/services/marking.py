@@ -28,7 +28,7 @@ from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, User
 from quizapp.services import audit
 from quizapp.services.attempts import finalize_expired
-from quizapp.services.catalog import layout_of, question_of, versions_by_id
+from quizapp.services.catalog import layout_of, question_of, quiz_or_404, versions_by_id
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 
 FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
@@ -159,19 +159,12 @@ def _finished_attempts(session: Session, quiz_id: int) -> list[Attempt]:
     )
 
 
-def _quiz(session: Session, quiz_id: int) -> Quiz:
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    return quiz
-
-
 def queue_overview(
     session: Session, quiz_id: int, now: datetime, grace: timedelta
 ) -> QueueOverview:
     """Per slot: how many finished answers there are, how many still need marking (essays
     not yet marked), and how many have a manual mark. Expired attempts are finalised first."""
-    quiz = _quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     attempts = _finished_attempts(session, quiz_id)
     marks = current_marks_of(session, [a.id for a in attempts])
@@ -254,7 +247,7 @@ class SlotPage:
 def slot_page(session: Session, quiz_id: int, slot: int, *, everything: bool = False) -> SlotPage:
     """The answers of one slot that still need marking, grouped by stem (or, with
     `everything`, every finished attempt's answer, for staff to override any)."""
-    quiz = _quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     attempts = [a for a in _finished_attempts(session, quiz_id) if entry_for_slot(a, slot)]
     if not attempts:
         raise NotFound(f"No finished attempt has a question {slot}.")

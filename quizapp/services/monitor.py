@@ -38,16 +38,8 @@ from quizapp.models import (
     UserGroup,
 )
 from quizapp.services.attempts import finalize_expired, finalize_if_expired
-from quizapp.services.catalog import StudentRules, accommodation_of, quiz_window
+from quizapp.services.catalog import StudentRules, accommodation_of, quiz_or_404, quiz_window
 from quizapp.services.errors import NotFound
-
-
-def get_quiz(session: Session, quiz_id: int) -> Quiz:
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    return quiz
-
 
 # --- counts ---------------------------------------------------------------------------
 
@@ -211,7 +203,7 @@ class Overview:
 def overview(session: Session, quiz_id: int, now: datetime, grace: timedelta) -> Overview:
     """Counts and running attempts, after finalising whatever has expired (so nothing
     shows as running whose time is over)."""
-    quiz = get_quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     return Overview(quiz, quiz_counts(session, quiz_id), live_rows(session, quiz_id))
 
@@ -350,7 +342,7 @@ def _login_problem(user: User) -> str:
 def preflight(session: Session, quiz_id: int, zone: ZoneInfo) -> Preflight:
     """Every student's window after accommodations and overrides, with flags. Four
     queries: the quiz, the roster, the quiz's overrides, and the roster's groups."""
-    quiz = get_quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     students = session.scalars(
         select(User).where(User.role == Role.STUDENT).order_by(User.username)
     ).all()

@@ -60,8 +60,14 @@ from quizapp.models import Answer, Attempt, Mark, QuestionVersion, Quiz, QuizSlo
 from quizapp.models import Question as QuestionRow
 from quizapp.services import audit
 from quizapp.services.attempts import finalize_expired
-from quizapp.services.catalog import layout_of, question_of, versions_by_id
-from quizapp.services.errors import Conflict, InvalidInput, NotFound
+from quizapp.services.catalog import (
+    current_version,
+    layout_of,
+    question_of,
+    quiz_or_404,
+    versions_by_id,
+)
+from quizapp.services.errors import Conflict, InvalidInput
 from quizapp.services.marking import (
     FINISHED,
     chunks,
@@ -243,24 +249,6 @@ def regradable_questions(session: Session, quiz_id: int) -> list[QuestionChoice]
     return found
 
 
-def _quiz(session: Session, quiz_id: int) -> Quiz:
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    return quiz
-
-
-def _current_version(session: Session, key: str) -> QuestionVersion:
-    version = session.scalars(
-        select(QuestionVersion)
-        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
-        .where(QuestionRow.key == key)
-    ).first()
-    if version is None:
-        raise NotFound(f"No imported question {key!r}.")
-    return version
-
-
 def _check_options(options: RegradeOptions, question: Question) -> None:
     auto = bool(getattr(type(question.body), "auto_graded", True))
     if options.mode is not RegradeMode.FULL_MARKS and not auto:
@@ -329,7 +317,7 @@ def _build(
     lock: bool,
 ) -> RegradePlan:
     key = options.question_key
-    target = _current_version(session, key)
+    target = current_version(session, key)
     target_question = question_of(target)
     if options.mode is not RegradeMode.FULL_MARKS:
         _check_options(options, target_question)
@@ -452,7 +440,7 @@ def plan_regrade(
 ) -> RegradePlan:
     """The dry run: what a regrade would change, attempt by attempt. Writes nothing
     (apart from finalising attempts whose time is over, which any page does)."""
-    quiz = _quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     try:
         return _build(session, quiz, options, progress, lock=False)
@@ -476,7 +464,7 @@ def commit_regrade(
     an audit event. With `expected` (the dry run's fingerprint), nothing is written if
     the outcome would differ from what the examiner saw (Conflict). A question without
     finished attempts writes nothing; the returned plan says so."""
-    quiz = _quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     begin_write(session)
     try:

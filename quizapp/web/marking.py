@@ -29,6 +29,7 @@ from quizapp.domain.scoring import format_mark
 from quizapp.models import Attempt, Quiz
 from quizapp.services import marking as marking_service
 from quizapp.services import regrade as regrade_service
+from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 from quizapp.web import db_session, grace, now
 from quizapp.web.security import staff_required
@@ -70,10 +71,7 @@ class RegradeConfirmForm(FlaskForm):
 
 
 def _quiz(quiz_id: int) -> Quiz:
-    quiz = db_session().get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    return quiz
+    return quiz_or_404(db_session(), quiz_id)
 
 
 @bp.route("/quiz/<id:quiz_id>")

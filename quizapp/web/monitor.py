@@ -19,6 +19,7 @@ from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
 from quizapp.services import interventions
 from quizapp.services import monitor as monitor_service
+from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import NotFound, ServiceError
 from quizapp.web import course_zone, db_session, grace, now
 from quizapp.web.security import staff_required
@@ -154,7 +155,7 @@ def _local_input(value: datetime | None) -> datetime | None:
 @staff_required
 def intervene(quiz_id: int) -> Any:
     session = db_session()
-    quiz = monitor_service.get_quiz(session, quiz_id)
+    quiz = quiz_or_404(session, quiz_id)
     form = GrantForm()
     if request.method == "GET":
         form.student.data = request.args.get("student", "")[:150]

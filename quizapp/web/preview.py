@@ -18,8 +18,7 @@ from quizapp.bank.preview import preview_question, question_variant
 from quizapp.domain.questions import Question
 from quizapp.models import Question as QuestionRow
 from quizapp.models import QuestionVersion
-from quizapp.services.catalog import question_of
-from quizapp.services.errors import NotFound
+from quizapp.services.catalog import current_version, question_of
 from quizapp.web import db_session
 from quizapp.web.assets import asset_rewriter
 from quizapp.web.security import staff_required
@@ -44,17 +43,6 @@ def _current_versions(session: Session) -> list[Listed]:
     return [Listed(version, question_of(version)) for version in rows]
 
 
-def _current_version(session: Session, key: str) -> QuestionVersion:
-    version = session.scalars(
-        select(QuestionVersion)
-        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
-        .where(QuestionRow.key == key)
-    ).first()
-    if version is None:
-        raise NotFound(f"No imported question {key!r}.")
-    return version
-
-
 @bp.route("/")
 @staff_required
 def index() -> str:
@@ -66,7 +54,7 @@ def index() -> str:
 def question(key: str) -> str:
     seed = request.args.get("seed", default=0, type=int)
     seed = min(max(seed or 0, 0), MAX_SEED)
-    version = _current_version(db_session(), key)
+    version = current_version(db_session(), key)
     domain_question = question_of(version)
     item = preview_question(
         domain_question,
