@@ -23,6 +23,7 @@ import keyword
 import math
 import re
 import string
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -129,9 +130,10 @@ FUNCTIONS: dict[str, _Function] = {
 # ---------------------------------------------------------------- nodes we evaluate
 
 
-class _Node:
-    def evaluate(self, env: Mapping[str, Number]) -> Number:  # pragma: no cover - abstract
-        raise NotImplementedError
+class _Node(ABC):
+    @abstractmethod
+    def evaluate(self, env: Mapping[str, Number]) -> Number:
+        """The node's value with the variables bound in `env`."""
 
 
 @dataclass(frozen=True)
