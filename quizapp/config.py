@@ -41,6 +41,11 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
         "QUIZAPP_GRACE": timedelta(seconds=grace),
         "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),
+        # How often an open attempt page asks for its status (a deadline moved by staff
+        # reaches the countdown within one poll), and how often the staff live table
+        # refreshes. Every request costs the server; the browser tests shorten both.
+        "QUIZAPP_STATUS_POLL_SECONDS": int(env.get("QUIZAPP_STATUS_POLL_SECONDS", "30")),
+        "QUIZAPP_MONITOR_POLL_SECONDS": int(env.get("QUIZAPP_MONITOR_POLL_SECONDS", "15")),
         "QUIZAPP_RATELIMIT_STORAGE_URI": env.get("QUIZAPP_RATELIMIT_STORAGE_URI", ""),
         "QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT": env.get(
             "QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT", "100 per hour"

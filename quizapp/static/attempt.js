@@ -4,7 +4,8 @@
 //
 // - Time: every API response carries the server's time and the current deadline. The
 //   browser only measures elapsed time since then, so a wrong client clock is harmless,
-//   and extra time granted by staff arrives with the next response (polled every 30 s).
+//   and extra time granted by staff arrives with the next response (the status is polled
+//   every data-poll-seconds, 30 s by default: QUIZAPP_STATUS_POLL_SECONDS).
 // - Saves: each change gets a sequence number "page base + counter" (the base is the
 //   server's time when the page was rendered), so a late, older request never overwrites
 //   a newer answer on the server. Unacknowledged answers wait in localStorage.
@@ -18,6 +19,7 @@
   var statusUrl = form.dataset.statusUrl;
   var resultUrl = form.dataset.resultUrl;
   var seqBase = Number(form.dataset.seqBase);
+  var pollEvery = (Number(form.dataset.pollSeconds) || 30) * 1000;
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
   var storeKey = "quizapp:attempt:" + attemptId + ":pending";
@@ -349,5 +351,5 @@
   flush();
   tick();
   setInterval(tick, 1000);
-  setInterval(poll, 30000);
+  setInterval(poll, pollEvery);
 })();

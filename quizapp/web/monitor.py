@@ -8,7 +8,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -26,7 +35,6 @@ from quizapp.web.security import staff_required
 
 bp = Blueprint("monitor", __name__, url_prefix="/staff/quiz")
 
-POLL_SECONDS = 15
 _FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 _REASON = [
     DataRequired("Give a reason: it is kept in the audit trail."),
@@ -110,7 +118,7 @@ def overview(quiz_id: int) -> str:
         counts=view.counts,
         rows=[_row_json(r, moment) for r in view.rows],
         now=moment,
-        poll_seconds=POLL_SECONDS,
+        poll_seconds=current_app.config["QUIZAPP_MONITOR_POLL_SECONDS"],
     )
 
 
