@@ -9,6 +9,8 @@ never inject script, whatever an author or a parameter value contains.
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Callable
 from functools import lru_cache
 
 import latex2mathml.converter
@@ -133,3 +135,86 @@ def math_problems(text: str) -> list[str]:
                 except MathError as exc:
                     problems.append(str(exc))
     return problems
+
+
+# ---------- maths in the names of form controls ----------
+# Browsers leave MathML out of the accessible name they compute for a label (Chromium
+# names a select labelled only by $\tanh(x)$ with nothing, and one labelled "ReLU, $\max(0,
+# x)$" just "ReLU,"), so a screen reader announcing an option or an answer box would drop
+# the formula. Labels therefore carry a text version of each formula for assistive
+# technology next to the MathML drawn for the eye (labelled_maths below).
+_SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε",
+    "varepsilon": "ε", "zeta": "ζ", "eta": "η", "theta": "θ", "kappa": "κ", "lambda": "λ",
+    "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ",
+    "phi": "φ", "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ",
+    "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ", "Omega": "Ω",
+    "times": "×", "cdot": "·", "partial": "∂", "nabla": "∇", "sim": "~", "in": "∈",
+    "to": "→", "rightarrow": "→", "leftarrow": "←", "infty": "∞", "le": "≤", "leq": "≤",
+    "ge": "≥", "geq": "≥", "neq": "≠", "ne": "≠", "approx": "≈", "pm": "±", "top": "ᵀ",
+    "lfloor": "⌊", "rfloor": "⌋", "lceil": "⌈", "rceil": "⌉", "lVert": "‖", "rVert": "‖",
+    "Vert": "‖", "vert": "|", "lvert": "|", "rvert": "|", "sum": "∑", "prod": "∏",
+    "int": "∫", "ldots": "…", "cdots": "⋯", "dots": "…",
+}  # fmt: skip
+_GROUP = r"\{([^{}]*)\}"
+_FRACTION = re.compile(r"\\[dt]?frac\s*" + _GROUP + r"\s*" + _GROUP)
+_STYLED = re.compile(
+    r"\\(?:operatorname|mathrm|mathcal|mathbf|mathbb|mathit|mathsf|boldsymbol|text)\s*" + _GROUP
+)
+_ACCENT = re.compile(r"\\(hat|bar|tilde|vec|dot)\s*(?:" + _GROUP + r"|(\\?[A-Za-z]))")
+_SQRT = re.compile(r"\\sqrt\s*" + _GROUP)
+_SCRIPT = re.compile(r"([\^_])" + _GROUP)
+_SPACING = re.compile(r"\\(?:[,;:! ]|q?quad\b)|\\(?:left|right|big|Big|bigg|Bigg)\b")
+_COMMAND = re.compile(r"\\([A-Za-z]+)( ?)")
+_COMPOUND = re.compile(r"[\s+\-*/=,<>]")
+
+
+def _grouped(part: str) -> str:
+    """A fraction's or a script's part, in brackets when it has more than one term."""
+    part = part.strip()
+    return f"({part})" if _COMPOUND.search(part) else part
+
+
+def _symbol(match: re.Match[str]) -> str:
+    name, space = match[1], match[2]
+    symbol = _SYMBOLS.get(name)
+    return symbol if symbol is not None else name + space  # \ln x keeps its space
+
+
+def latex_to_text(latex: str) -> str:
+    """A plain-text reading of a LaTeX formula for a screen reader ("∂L/∂w_2",
+    "1/(1 + e^(-x))", "W_ij ~ N(0, 2/n)"): symbols as Unicode, fractions and scripts
+    written out, styling dropped. Not a renderer: just enough for labels to be heard."""
+    rules: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+        (_FRACTION, lambda m: f"{_grouped(m[1])}/{_grouped(m[2])}"),
+        (_STYLED, lambda m: m[1]),
+        (_ACCENT, lambda m: f"{m[2] or m[3]}-{m[1]}"),
+        (_SQRT, lambda m: f"√({m[1].strip()})"),
+        (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
+    ]
+    text, previous = latex, None
+    while previous != text:  # innermost groups first, until nothing changes
+        previous = text
+        for pattern, replace in rules:
+            text = pattern.sub(replace, text)
+    text = _SPACING.sub(" ", text)
+    text = _COMMAND.sub(_symbol, text)
+    text = text.replace("{", "").replace("}", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+_MATH_ELEMENT = re.compile(r'<math\b[^>]*?\balttext="([^"]*)"[^>]*>.*?</math>', re.DOTALL)
+
+
+def labelled_maths(fragment: str) -> str:
+    """Sanitised HTML for a label: each formula drawn as MathML but hidden from assistive
+    technology, followed by its text reading (latex_to_text) hidden from the eye."""
+
+    def replace(match: re.Match[str]) -> str:
+        reading = html.escape(latex_to_text(html.unescape(match[1])), quote=False)
+        return (
+            f'<span aria-hidden="true">{match[0]}</span>'
+            f'<span class="visually-hidden">{reading}</span>'
+        )
+
+    return _MATH_ELEMENT.sub(replace, fragment)

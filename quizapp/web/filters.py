@@ -6,7 +6,9 @@ from datetime import datetime
 from fractions import Fraction
 
 from flask import Flask
+from markupsafe import Markup
 
+from quizapp.domain.render import labelled_maths
 from quizapp.domain.scoring import format_mark
 
 
@@ -30,6 +32,12 @@ def init_app(app: Flask) -> None:
     @app.template_filter("mark")
     def mark(value: Fraction | None) -> str:
         return format_mark(value)
+
+    @app.template_filter("labelled_maths")
+    def labelled_maths_filter(fragment: str) -> Markup:
+        """Sanitised HTML (rendered by domain.render) for a label: formulas keep their
+        MathML for the eye and get a text reading for screen readers."""
+        return Markup(labelled_maths(str(fragment)))
 
     @app.template_filter("minutes")
     def minutes(seconds: float | None) -> str:
