@@ -7,19 +7,19 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quizapp.db import begin_write
-from quizapp.domain.layout import LayoutError, SlotPlan, build_layout
+from quizapp.domain.layout import LayoutEntry, LayoutError, SlotPlan, build_layout
 from quizapp.domain.qtypes.base import UNANSWERED, Grade, InvalidSubmission
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import slot_mark, total
@@ -36,7 +36,12 @@ from quizapp.models import (
     User,
 )
 from quizapp.services import audit
-from quizapp.services.catalog import attempt_questions, current_candidates, rules_for
+from quizapp.services.catalog import (
+    attempt_questions,
+    current_candidates,
+    questions_by_version,
+    rules_for,
+)
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 
 # Sequence numbers are "page base + counter": the base is the server's time (in tenths
@@ -180,16 +185,15 @@ class SaveResult:
     seq: int  # the sequence of the answer now stored
 
 
-def _upsert_answer(
-    session: Session, attempt_id: int, slot: int, value: Any, seq: int, now: datetime
-) -> bool:
-    """One statement, no read: the highest sequence wins, a repeat changes nothing."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Answer).values(
-        attempt_id=attempt_id, slot=slot, value=value, seq=seq, saved_at=now
+def _build_upsert(insert_for_dialect: Any) -> Any:
+    stmt = insert_for_dialect(Answer).values(
+        attempt_id=bindparam("attempt_id"),
+        slot=bindparam("slot"),
+        value=bindparam("value"),
+        seq=bindparam("seq"),
+        saved_at=bindparam("saved_at"),
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[Answer.attempt_id, Answer.slot],
         set_={
             "value": stmt.excluded.value,
@@ -198,114 +202,233 @@ def _upsert_answer(
         },
         where=Answer.seq < stmt.excluded.seq,
     ).returning(Answer.id)
-    return session.execute(stmt).first() is not None
+
+
+# The statements of the save path are built once: each execution then skips building
+# the construct and its cache key (most of an autosave's CPU time was spent there).
+_UPSERT_ANSWER = {
+    "postgresql": _build_upsert(postgresql.insert),
+    "sqlite": _build_upsert(sqlite.insert),
+}
+
+
+def _upsert_answer(
+    session: Session, attempt_id: int, slot: int, value: Any, seq: int, now: datetime
+) -> bool:
+    """One statement, no read: the highest sequence wins, a repeat changes nothing."""
+    connection = session.connection()
+    stmt = _UPSERT_ANSWER[connection.dialect.name]
+    params = {"attempt_id": attempt_id, "slot": slot, "value": value, "seq": seq, "saved_at": now}
+    return connection.execute(stmt, params).first() is not None
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    results: list[SaveResult]
+    deadline_at: datetime | None  # the attempt's deadline as the save saw it
+
+
+@dataclass(frozen=True)
+class _LockedAttempt:
+    """The columns a save needs, read under lock with the quiz's flag in one statement
+    (an autosave is the hottest request of exam day: no full ORM load of the attempt)."""
+
+    id: int
+    user_id: int
+    quiz_id: int
+    state: AttemptState
+    deadline_at: datetime | None
+    layout: list[dict[str, Any]]
+    concurrent_use_at: datetime | None
+    flag_concurrent_use: bool
+
+
+_LOCK_FOR_SAVE = (
+    select(
+        Attempt.id,
+        Attempt.user_id,
+        Attempt.quiz_id,
+        Attempt.state,
+        Attempt.deadline_at,
+        Attempt.layout,
+        Attempt.concurrent_use_at,
+        Quiz.flag_concurrent_use,
+    )
+    .join(Quiz, Quiz.id == Attempt.quiz_id)
+    .where(Attempt.id == bindparam("attempt_id"))
+    .with_for_update(read=True, of=Attempt)
+)
+
+
+def _lock_for_save(session: Session, attempt_id: int) -> _LockedAttempt | None:
+    row = session.connection().execute(_LOCK_FOR_SAVE, {"attempt_id": attempt_id}).first()
+    return _LockedAttempt(*row) if row is not None else None
 
 
 def save_answers(
     session: Session,
-    attempt: Attempt,
+    attempt_id: int,
     submitted: Mapping[int, Sequence[str]],
     seq: int,
     now: datetime,
     grace: timedelta,
     ip: str = "",
     client: str = "",
-) -> list[SaveResult]:
+    *,
+    owner_id: int | None = None,
+) -> SaveOutcome:
     """Save several slots' answers at once (a form post or one autosave).
 
     Nothing is written unless every value is acceptable and the attempt still takes
     saves; the attempt row is locked (FOR SHARE on PostgreSQL, the write lock on SQLite)
-    so a concurrent finalisation either sees these answers or refuses them.
+    so a concurrent finalisation either sees these answers or refuses them. With
+    `owner_id`, an attempt of anyone else is NotFound (the API's ownership check, made
+    by the same statement that locks the row).
     """
     if seq < 0:
         raise InvalidInput("The sequence number must not be negative.")
     begin_write(session)
-    locked = session.scalars(
-        select(Attempt)
-        .where(Attempt.id == attempt.id)
-        .with_for_update(read=True)
-        .execution_options(populate_existing=True)
-    ).one()
+    locked = _lock_for_save(session, attempt_id)
+    if locked is None or (owner_id is not None and locked.user_id != owner_id):
+        session.rollback()
+        raise NotFound("No such attempt.")
     if locked.state is AttemptState.IN_PROGRESS and not accepts_saves(
         locked.deadline_at, now, grace
     ):
         session.rollback()
-        finalize_if_expired(session, locked, now, grace)
-    if locked.state is AttemptState.TIMED_OUT:
+        attempt = session.get(Attempt, attempt_id, populate_existing=True)
+        assert attempt is not None
+        finalize_if_expired(session, attempt, now, grace)
+        state = attempt.state
+    else:
+        state = locked.state
+    if state is AttemptState.TIMED_OUT:
         session.rollback()
         raise Conflict(TIME_OVER)
-    if locked.state is not AttemptState.IN_PROGRESS:
+    if state is not AttemptState.IN_PROGRESS:
         session.rollback()
         raise Conflict("This attempt has already been submitted; no more answers can be saved.")
-    by_slot = {
-        entry.slot: (entry, question) for entry, question in attempt_questions(session, locked)
-    }
-    values: dict[int, Any] = {}
-    for slot, raw in submitted.items():
-        if slot not in by_slot:
-            raise InvalidInput(f"Question {slot} is not part of this attempt.")
-        entry, question = by_slot[slot]
-        try:
-            values[slot] = question.body.accept(entry.variant, raw)
-        except InvalidSubmission as exc:
-            session.rollback()
-            raise InvalidInput(f"Question {slot}: {exc}") from exc
-    stored = current_answers(session, locked.id)
-    _notice_concurrent_use(session, locked, now, ip, client)
+    values = _accepted_values(session, locked, submitted)
+    stored = _stored_answers(session, locked.id, values.keys())
+    if locked.flag_concurrent_use and locked.concurrent_use_at is None:
+        _notice_concurrent_use(session, locked, now, ip, client)
     results = []
+    logged = []
     for slot, value in values.items():
         before = stored.get(slot)
         if before is not None and before.value == value:
             # A repeat, or a form re-posting an untouched answer: nothing to record.
             results.append(SaveResult(slot, SaveStatus.UNCHANGED, before.saved_at, before.seq))
         elif _upsert_answer(session, locked.id, slot, value, seq, now):
-            session.add(
-                AnswerLog(
-                    attempt_id=locked.id,
-                    slot=slot,
-                    value=value,
-                    seq=seq,
-                    received_at=now,
-                    ip=ip[:64],
-                    client=client[:32],
-                )
+            logged.append(
+                {
+                    "attempt_id": locked.id,
+                    "slot": slot,
+                    "value": value,
+                    "seq": seq,
+                    "received_at": now,
+                    "ip": ip[:64],
+                    "client": client[:32],
+                }
             )
             results.append(SaveResult(slot, SaveStatus.SAVED, now, seq))
         else:
-            newer = session.scalars(
-                select(Answer)
-                .where(Answer.attempt_id == locked.id, Answer.slot == slot)
-                .execution_options(populate_existing=True)
-            ).one()
+            newer = _stored_answers(session, locked.id, [slot])[slot]
             status = SaveStatus.UNCHANGED if newer.seq == seq else SaveStatus.STALE
             results.append(SaveResult(slot, status, newer.saved_at, newer.seq))
+    if logged:
+        session.connection().execute(_LOG_ANSWER, logged)
     session.commit()
-    return results
+    return SaveOutcome(results, locked.deadline_at)
+
+
+def _accepted_values(
+    session: Session, locked: _LockedAttempt, submitted: Mapping[int, Sequence[str]]
+) -> dict[int, Any]:
+    """Each submitted answer as its question type stores it; only the versions of the
+    submitted slots are loaded. Any bad value refuses the whole save."""
+    entries = {
+        int(raw["slot"]): LayoutEntry.from_json(raw)
+        for raw in locked.layout
+        if int(raw["slot"]) in submitted
+    }
+    unknown = sorted(set(submitted) - set(entries))
+    if unknown:
+        session.rollback()
+        raise InvalidInput(f"Question {unknown[0]} is not part of this attempt.")
+    questions = questions_by_version(session, (entries[slot].version_id for slot in submitted))
+    values: dict[int, Any] = {}
+    for slot, raw in submitted.items():
+        entry = entries[slot]
+        try:
+            values[slot] = questions[entry.version_id].body.accept(entry.variant, raw)
+        except InvalidSubmission as exc:
+            session.rollback()
+            raise InvalidInput(f"Question {slot}: {exc}") from exc
+    return values
+
+
+class _StoredAnswer(NamedTuple):
+    value: Any
+    seq: int
+    saved_at: datetime
+
+
+_LOG_ANSWER = insert(AnswerLog)
+_STORED_ANSWERS = select(Answer.slot, Answer.value, Answer.seq, Answer.saved_at).where(
+    Answer.attempt_id == bindparam("attempt_id"),
+    Answer.slot.in_(bindparam("slots", expanding=True)),
+)
+
+
+def _stored_answers(
+    session: Session, attempt_id: int, slots: Iterable[int]
+) -> dict[int, _StoredAnswer]:
+    rows = session.connection().execute(
+        _STORED_ANSWERS, {"attempt_id": attempt_id, "slots": list(slots)}
+    )
+    return {slot: _StoredAnswer(value, seq, saved_at) for slot, value, seq, saved_at in rows}
 
 
 CONCURRENT_WINDOW = timedelta(minutes=5)
+_OTHER_CLIENT = (
+    select(AnswerLog.ip, AnswerLog.client)
+    .where(
+        AnswerLog.attempt_id == bindparam("attempt_id"),
+        AnswerLog.received_at >= bindparam("since"),
+        or_(AnswerLog.ip != bindparam("ip"), AnswerLog.client != bindparam("client")),
+    )
+    .order_by(AnswerLog.id.desc())
+    .limit(1)
+)
 
 
 def _notice_concurrent_use(
-    session: Session, attempt: Attempt, now: datetime, ip: str, client: str
+    session: Session, attempt: _LockedAttempt, now: datetime, ip: str, client: str
 ) -> None:
     """Flag (never block) an attempt answered from two browser sessions or addresses
     within a few minutes of each other, for staff to look at."""
-    if attempt.concurrent_use_at is not None or not attempt.quiz.flag_concurrent_use:
-        return
-    other = session.execute(
-        select(AnswerLog.ip, AnswerLog.client)
-        .where(
-            AnswerLog.attempt_id == attempt.id,
-            AnswerLog.received_at >= now - CONCURRENT_WINDOW,
-            or_(AnswerLog.ip != ip[:64], AnswerLog.client != client[:32]),
+    other = (
+        session.connection()
+        .execute(
+            _OTHER_CLIENT,
+            {
+                "attempt_id": attempt.id,
+                "since": now - CONCURRENT_WINDOW,
+                "ip": ip[:64],
+                "client": client[:32],
+            },
         )
-        .order_by(AnswerLog.id.desc())
-        .limit(1)
-    ).first()
+        .first()
+    )
     if other is None:
         return
-    attempt.concurrent_use_at = now
+    session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id)
+        .values(concurrent_use_at=now)
+        .execution_options(synchronize_session=False)
+    )
     audit.record(
         session,
         "concurrent_use",

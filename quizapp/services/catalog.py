@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from quizapp.domain.layout import Candidate, LayoutEntry
@@ -35,6 +35,32 @@ def _question_from_json(spec_json: str) -> Question:
 def question_of(version: QuestionVersion) -> Question:
     """The domain question of an immutable version (cached: versions never change)."""
     return _question_from_json(canonical_json(version.spec))
+
+
+# A version's content hash is the hash of its spec, and versions never change: a process
+# keeps each domain question it has built, keyed by that hash, so the hot paths (a save,
+# the attempt page, grading) read two short columns instead of every spec's JSON.
+_QUESTIONS_BY_HASH: dict[str, Question] = {}
+_QUESTIONS_KEPT = 4096
+_VERSION_HASHES = select(QuestionVersion.id, QuestionVersion.content_hash).where(
+    QuestionVersion.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def questions_by_version(session: Session, ids: Iterable[int]) -> dict[int, Question]:
+    """The domain question of each version id."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.execute(_VERSION_HASHES, {"ids": sorted(wanted)})
+    hashes = {version_id: digest for version_id, digest in rows}
+    missing = [vid for vid, digest in hashes.items() if digest not in _QUESTIONS_BY_HASH]
+    if missing:
+        if len(_QUESTIONS_BY_HASH) + len(missing) > _QUESTIONS_KEPT:
+            _QUESTIONS_BY_HASH.clear()
+        for version in versions_by_id(session, missing).values():
+            _QUESTIONS_BY_HASH[version.content_hash] = question_of(version)
+    return {vid: _QUESTIONS_BY_HASH[digest] for vid, digest in hashes.items()}
 
 
 def versions_by_id(session: Session, ids: Iterable[int]) -> dict[int, QuestionVersion]:
@@ -115,8 +141,8 @@ def layout_of(attempt: Attempt) -> list[LayoutEntry]:
 def attempt_questions(session: Session, attempt: Attempt) -> list[tuple[LayoutEntry, Question]]:
     """Each slot of an attempt with the exact question version it was started with."""
     layout = layout_of(attempt)
-    versions = versions_by_id(session, (e.version_id for e in layout))
-    return [(e, question_of(versions[e.version_id])) for e in layout]
+    questions = questions_by_version(session, (e.version_id for e in layout))
+    return [(e, questions[e.version_id]) for e in layout]
 
 
 def quiz_or_404(session: Session, quiz_id: int) -> Quiz:

@@ -9,6 +9,7 @@ granted by staff while the page is open.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request, session, url_for
@@ -81,14 +82,18 @@ def _own_attempt(attempt_id: int) -> Attempt:
 
 
 def _clock_fields(attempt: Attempt) -> dict[str, Any]:
+    return _clock(attempt.id, attempt.state, attempt.deadline_at)
+
+
+def _clock(attempt_id: int, state: AttemptState, deadline: datetime | None) -> dict[str, Any]:
     return {
-        "attempt_id": attempt.id,
-        "state": attempt.state.value,
-        "deadline": attempt.deadline_at.isoformat() if attempt.deadline_at else None,
+        "attempt_id": attempt_id,
+        "state": state.value,
+        "deadline": deadline.isoformat() if deadline else None,
         "server_now": now().isoformat(),
         "grace_seconds": int(grace().total_seconds()),
-        "result_url": url_for("student.result", attempt_id=attempt.id)
-        if attempt.state is not AttemptState.IN_PROGRESS
+        "result_url": url_for("student.result", attempt_id=attempt_id)
+        if state is not AttemptState.IN_PROGRESS
         else None,
     }
 
@@ -125,19 +130,22 @@ def save_answer(attempt_id: int, slot: int) -> Response:
     if not 0 <= seq <= MAX_SEQ:
         raise InvalidInput("'seq' must be a whole number from 0 to 2^63-1.")
     values = _values(body["value"])
-    attempt = _own_attempt(attempt_id)
-    (result,) = attempt_service.save_answers(
+    # The save checks ownership itself, in the statement that locks the attempt: the
+    # hottest request of exam day loads the attempt once.
+    saved = attempt_service.save_answers(
         db_session(),
-        attempt,
+        attempt_id,
         {slot: values},
         seq,
         now(),
         grace(),
         request.remote_addr or "",
         session.get("client", ""),
+        owner_id=current_user.id,
     )
+    (result,) = saved.results
     return jsonify(
-        **_clock_fields(attempt),
+        **_clock(attempt_id, AttemptState.IN_PROGRESS, saved.deadline_at),
         slot=result.slot,
         status=result.status.value,
         seq=result.seq,

@@ -159,14 +159,14 @@ def save(attempt_id: int) -> Response:
     moment = now()
     results = attempt_service.save_answers(
         session,
-        attempt,
+        attempt.id,
         _submitted_answers(attempt),
         seq,
         moment,
         grace(),
         request.remote_addr or "",
         flask_session.get("client", ""),
-    )
+    ).results
     stale = [r.slot for r in results if r.status is attempt_service.SaveStatus.STALE]
     action = request.form.get("action", "save")
     if action == "time-up":

@@ -31,7 +31,7 @@ def _take(session, quiz_key: str, user_id: int, start, answers: dict[str, list[s
     attempt = svc.start_attempt(session, quiz.id, session.get(User, user_id), start, GRACE)
     values = {_slot(session, attempt, key): value for key, value in answers.items()}
     if values:
-        svc.save_answers(session, attempt, values, 1, start, GRACE)
+        svc.save_answers(session, attempt.id, values, 1, start, GRACE)
     assert svc.submit_attempt(session, attempt, start + timedelta(minutes=5), GRACE)
     return attempt
 

@@ -31,8 +31,8 @@ def running(session, quiz, users) -> Attempt:
     slot = next(
         e.slot for e, q in svc.attempt_questions(session, attempt) if q.key == "cnn-output-width"
     )
-    svc.save_answers(session, attempt, {slot: ["15"]}, 1, NOW, GRACE, "10.0.0.1")
-    svc.save_answers(session, attempt, {slot: ["16"]}, 2, NOW, GRACE, "10.0.0.2")
+    svc.save_answers(session, attempt.id, {slot: ["15"]}, 1, NOW, GRACE, "10.0.0.1")
+    svc.save_answers(session, attempt.id, {slot: ["16"]}, 2, NOW, GRACE, "10.0.0.2")
     return attempt
 
 

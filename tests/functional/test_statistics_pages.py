@@ -28,7 +28,7 @@ def _submit(session, quiz_id: int, user_id: int, share: float) -> None:
         if (model := question.body.model_response(entry.variant)) is not None
     }
     if form:
-        svc.save_answers(session, attempt, form, 1, now, GRACE)
+        svc.save_answers(session, attempt.id, form, 1, now, GRACE)
     svc.submit_attempt(session, attempt, now + timedelta(minutes=5), GRACE)
 
 

@@ -78,11 +78,11 @@ def test_highest_sequence_wins_and_repeats_are_idempotent(session, quiz, alice):
     now = QUIZ1_OPENS + timedelta(hours=1)
     attempt = svc.start_attempt(session, quiz.id, alice, now, GRACE)
     slot = _numeric_slot(session, attempt)
-    newer = svc.save_answers(session, attempt, {slot: ["16"]}, 20, now, GRACE)
+    newer = svc.save_answers(session, attempt.id, {slot: ["16"]}, 20, now, GRACE).results
     assert newer[0].status is svc.SaveStatus.SAVED
-    late_old = svc.save_answers(session, attempt, {slot: ["15"]}, 10, now, GRACE)
+    late_old = svc.save_answers(session, attempt.id, {slot: ["15"]}, 10, now, GRACE).results
     assert late_old[0].status is svc.SaveStatus.STALE and late_old[0].seq == 20
-    repeat = svc.save_answers(session, attempt, {slot: ["16"]}, 20, now, GRACE)
+    repeat = svc.save_answers(session, attempt.id, {slot: ["16"]}, 20, now, GRACE).results
     assert repeat[0].status is svc.SaveStatus.UNCHANGED
     assert session.scalars(select(Answer.value).where(Answer.attempt_id == attempt.id)).all() == [
         "16"
@@ -96,16 +96,16 @@ def test_saves_are_accepted_until_the_grace_ends_then_refused_and_finalised(sess
     attempt = svc.start_attempt(session, quiz.id, alice, start, GRACE)
     slot = _numeric_slot(session, attempt)
     deadline = attempt.deadline_at
-    svc.save_answers(session, attempt, {slot: ["16"]}, 1, deadline + GRACE, GRACE)
+    svc.save_answers(session, attempt.id, {slot: ["16"]}, 1, deadline + GRACE, GRACE)
     with pytest.raises(Conflict, match="time for this attempt is over"):
         svc.save_answers(
-            session, attempt, {slot: ["99"]}, 2, deadline + GRACE + timedelta(seconds=1), GRACE
+            session, attempt.id, {slot: ["99"]}, 2, deadline + GRACE + timedelta(seconds=1), GRACE
         )
     session.refresh(attempt)
     assert attempt.state is AttemptState.TIMED_OUT and attempt.finished_at == deadline
     assert attempt.score == 2  # the 2-mark CNN question saved within the grace
     with pytest.raises(Conflict, match="time for this attempt is over"):
-        svc.save_answers(session, attempt, {slot: ["99"]}, 3, deadline, GRACE)
+        svc.save_answers(session, attempt.id, {slot: ["99"]}, 3, deadline, GRACE)
 
 
 def test_bad_saves_write_nothing(session, quiz, alice):
@@ -113,9 +113,9 @@ def test_bad_saves_write_nothing(session, quiz, alice):
     attempt = svc.start_attempt(session, quiz.id, alice, now, GRACE)
     slot = _numeric_slot(session, attempt)
     with pytest.raises(InvalidInput, match="not part of this attempt"):
-        svc.save_answers(session, attempt, {slot: ["16"], 999: ["1"]}, 1, now, GRACE)
+        svc.save_answers(session, attempt.id, {slot: ["16"], 999: ["1"]}, 1, now, GRACE)
     with pytest.raises(InvalidInput):
-        svc.save_answers(session, attempt, {slot: ["16"]}, -1, now, GRACE)
+        svc.save_answers(session, attempt.id, {slot: ["16"]}, -1, now, GRACE)
     assert session.scalar(select(func.count()).select_from(Answer)) == 0
 
 
@@ -132,7 +132,7 @@ def test_submit_twice_is_a_no_op_and_marks_are_written_once(session, quiz, alice
     assert svc.submit_attempt(session, attempt, now, GRACE) is True
     assert svc.submit_attempt(session, attempt, now, GRACE) is False
     with pytest.raises(Conflict, match="already been submitted"):
-        svc.save_answers(session, attempt, {1: ["A"]}, 1, now, GRACE)
+        svc.save_answers(session, attempt.id, {1: ["A"]}, 1, now, GRACE)
     assert attempt.state is AttemptState.SUBMITTED and attempt.score == 0
     marks = session.scalar(
         select(func.count()).select_from(Mark).where(Mark.attempt_id == attempt.id)
@@ -177,7 +177,7 @@ def test_acknowledged_saves_survive_a_restart(app, session, quiz, alice, databas
     now = QUIZ1_OPENS + timedelta(hours=1)
     attempt = svc.start_attempt(session, quiz.id, alice, now, GRACE)
     slot = _numeric_slot(session, attempt)
-    svc.save_answers(session, attempt, {slot: ["16"]}, 5, now, GRACE)
+    svc.save_answers(session, attempt.id, {slot: ["16"]}, 5, now, GRACE)
     app.extensions["quizapp_db"].engine.dispose()
     fresh = Database()
     fresh.configure(database_url)

@@ -29,7 +29,7 @@ def _answer_perfectly(session, attempt) -> None:
     for entry, question in attempt_questions(session, attempt):
         body = question.body
         submitted[entry.slot] = body.form_values(entry.variant, body.model_response(entry.variant))
-    svc.save_answers(session, attempt, submitted, 1, START, GRACE)
+    svc.save_answers(session, attempt.id, submitted, 1, START, GRACE)
 
 
 def test_responses_and_gradebook(session, sample_bank, users):
@@ -42,7 +42,7 @@ def test_responses_and_gradebook(session, sample_bank, users):
     svc.submit_attempt(session, first, START + timedelta(minutes=30), GRACE)
     second = svc.start_attempt(session, quiz.id, bob, START, GRACE)
     slot = next(e.slot for e, q in attempt_questions(session, second) if q.key == "cnn-output-width")
-    svc.save_answers(session, second, {slot: ["sixteen"]}, 1, START, GRACE)
+    svc.save_answers(session, second.id, {slot: ["sixteen"]}, 1, START, GRACE)
 
     rows = list(responses_rows(session, quiz.id, START + timedelta(minutes=40), GRACE))
     header, body = rows[0], rows[1:]

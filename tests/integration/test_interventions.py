@@ -189,7 +189,7 @@ def test_an_override_that_ends_before_it_starts_is_refused(session, quiz, alice,
 def test_reopen_puts_a_submitted_attempt_back_and_keeps_its_marks(session, quiz, alice, staff):
     attempt = svc.start_attempt(session, quiz.id, alice, NOW, GRACE)
     slot = _numeric_slot(session, attempt)
-    svc.save_answers(session, attempt, {slot: ["15"]}, 1, NOW, GRACE)
+    svc.save_answers(session, attempt.id, {slot: ["15"]}, 1, NOW, GRACE)
     svc.submit_attempt(session, attempt, NOW + timedelta(minutes=10), GRACE)
     old_score, old_receipt = attempt.score, attempt.receipt
     marks_before = _count(session, Mark)
@@ -212,7 +212,7 @@ def test_reopen_puts_a_submitted_attempt_back_and_keeps_its_marks(session, quiz,
     assert event.details["previous_finish_reason"] == "submitted"
 
     # The student carries on, and the attempt is graded again; old marks are history.
-    svc.save_answers(session, attempt, {slot: ["16"]}, 2, when + timedelta(minutes=1), GRACE)
+    svc.save_answers(session, attempt.id, {slot: ["16"]}, 2, when + timedelta(minutes=1), GRACE)
     svc.submit_attempt(session, attempt, when + timedelta(minutes=2), GRACE)
     assert attempt.state is AttemptState.SUBMITTED and attempt.receipt is not None
     assert _count(session, Mark) == 2 * marks_before
@@ -250,7 +250,7 @@ def test_reopen_refuses_bad_input(session, quiz, alice, staff):
 
 def test_finalise_now_grades_and_records_who_and_why(session, quiz, alice, staff):
     attempt = svc.start_attempt(session, quiz.id, alice, NOW, GRACE)
-    svc.save_answers(session, attempt, {_numeric_slot(session, attempt): ["15"]}, 1, NOW, GRACE)
+    svc.save_answers(session, attempt.id, {_numeric_slot(session, attempt): ["15"]}, 1, NOW, GRACE)
     when = NOW + timedelta(minutes=20)
     assert iv.finalise_now(session, attempt.id, when, GRACE, staff, "left the room", ip="h")
     session.refresh(attempt)

@@ -43,7 +43,7 @@ def _take(session, user_id: int, essay: str | None) -> Attempt:
     attempt = svc.start_attempt(session, quiz.id, session.get(User, user_id), STARTED, GRACE)
     if essay is not None:
         slot = _slot(session, attempt, ESSAY)
-        svc.save_answers(session, attempt, {slot: [essay]}, 1, STARTED, GRACE)
+        svc.save_answers(session, attempt.id, {slot: [essay]}, 1, STARTED, GRACE)
     assert svc.submit_attempt(session, attempt, STARTED + timedelta(minutes=20), GRACE)
     return attempt
 

@@ -85,11 +85,11 @@ def test_live_rows_show_saves_answers_and_a_change_of_address(session, quiz, use
     a = svc.start_attempt(session, quiz.id, alice, NOW, GRACE)
     b = svc.start_attempt(session, quiz.id, bob, NOW + timedelta(minutes=2), GRACE)
     slot = _first_slot(session, a)
-    svc.save_answers(session, a, {slot: ["15"]}, 1, NOW + timedelta(minutes=1), GRACE, "10.0.0.1")
-    svc.save_answers(session, a, {slot: ["16"]}, 2, NOW + timedelta(minutes=9), GRACE, "10.0.0.2")
+    svc.save_answers(session, a.id, {slot: ["15"]}, 1, NOW + timedelta(minutes=1), GRACE, "10.0.0.1")
+    svc.save_answers(session, a.id, {slot: ["16"]}, 2, NOW + timedelta(minutes=9), GRACE, "10.0.0.2")
     svc.save_answers(
         session,
-        b,
+        b.id,
         {_first_slot(session, b): ["15"]},
         1,
         NOW + timedelta(minutes=3),
@@ -134,7 +134,7 @@ def test_the_live_table_takes_the_same_queries_for_one_or_many_attempts(app, ses
         monitor.quiz_counts(session, quiz.id)
     for name in ("bob", "carol"):
         a = svc.start_attempt(session, quiz.id, _user(session, users, name), NOW, GRACE)
-        svc.save_answers(session, a, {_first_slot(session, a): ["15"]}, 1, NOW, GRACE, "h")
+        svc.save_answers(session, a.id, {_first_slot(session, a): ["15"]}, 1, NOW, GRACE, "h")
     session.commit()
     with QueryCounter(engine) as many:
         assert len(monitor.live_rows(session, quiz.id)) == 3
@@ -222,7 +222,7 @@ def test_student_history_explains_each_deadline(session, quiz, users):
     alice, bob = _user(session, users, "alice"), _user(session, users, "bob")
     late = QUIZ1_OPENS + timedelta(hours=23, minutes=40)
     cut = svc.start_attempt(session, quiz.id, alice, late, GRACE)
-    svc.save_answers(session, cut, {_first_slot(session, cut): ["15"]}, 1, late, GRACE, "10.1.1.1")
+    svc.save_answers(session, cut.id, {_first_slot(session, cut): ["15"]}, 1, late, GRACE, "10.1.1.1")
     history = monitor.student_history(session, alice.id, late, GRACE, LONDON)
     (row,) = history.attempts
     assert row.attempt.id == cut.id

@@ -55,7 +55,7 @@ def _answer(session, attempt: Attempt, key: str, response, seq: int = 1) -> int:
     for entry, question in attempt_questions(session, attempt):
         if question.key == key:
             values = question.body.form_values(entry.variant, response)
-            svc.save_answers(session, attempt, {entry.slot: values}, seq, STARTED, GRACE)
+            svc.save_answers(session, attempt.id, {entry.slot: values}, seq, STARTED, GRACE)
             return entry.slot
     raise AssertionError(f"{key} not in attempt {attempt.id}")
 

@@ -39,7 +39,7 @@ def _answer(session, attempt: Attempt, share: float, seq: int = 1) -> None:
         if model is not None:
             form[entry.slot] = question.body.form_values(entry.variant, model)
     if form:
-        svc.save_answers(session, attempt, form, seq, START, GRACE)
+        svc.save_answers(session, attempt.id, form, seq, START, GRACE)
 
 
 def _take(session, quiz, user_id: int, share: float, at=START) -> Attempt:
