@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from quizapp.db import begin_write
@@ -59,17 +60,35 @@ def current_marks_of(session: Session, attempt_ids: Sequence[int]) -> dict[tuple
     return found
 
 
+# Marks are few distinct texts ("0", "1", "1/2"...): parsing each once keeps reading
+# thousands of marks cheap (Fraction is immutable, so sharing one is safe).
+parse_fraction = lru_cache(maxsize=4096)(Fraction)
+
+
+def current_totals(session: Session, attempt_ids: Sequence[int]) -> dict[int, Fraction]:
+    """The exact sum of the marks that count, per attempt (0 for an attempt without
+    marks), from plain (attempt id, mark text) rows: a regrade totals thousands."""
+    sums: dict[int, list[Fraction]] = {attempt_id: [] for attempt_id in attempt_ids}
+    for part in chunks(list(attempt_ids)):
+        newest = (
+            select(func.max(Mark.id))
+            .where(Mark.attempt_id.in_(part))
+            .group_by(Mark.attempt_id, Mark.slot)
+        )
+        for attempt_id, marks in session.execute(
+            select(Mark.attempt_id, type_coerce(Mark.marks, String)).where(Mark.id.in_(newest))
+        ):
+            sums[attempt_id].append(parse_fraction(marks))
+    return {attempt_id: total(values) for attempt_id, values in sums.items()}
+
+
 def recompute_scores(session: Session, attempts: Iterable[Attempt]) -> None:
     """Set each attempt's score to the exact Fraction sum of its current marks (after the
     caller's new rows are flushed)."""
     by_id = {a.id: a for a in attempts}
     session.flush()
-    marks = current_marks_of(session, list(by_id))
-    sums: dict[int, list[Fraction]] = {attempt_id: [] for attempt_id in by_id}
-    for (attempt_id, _slot), mark in marks.items():
-        sums[attempt_id].append(mark.marks)
-    for attempt_id, values in sums.items():
-        by_id[attempt_id].score = total(values)
+    for attempt_id, score in current_totals(session, list(by_id)).items():
+        by_id[attempt_id].score = score
 
 
 def lock_attempts(session: Session, attempt_ids: Sequence[int]) -> list[Attempt]:

@@ -41,13 +41,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, Text, cast, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from quizapp.db import begin_write
@@ -62,21 +62,20 @@ from quizapp.services import audit
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.catalog import (
     current_version,
-    layout_of,
     question_of,
     quiz_or_404,
     versions_by_id,
 )
 from quizapp.services.errors import Conflict, InvalidInput
 from quizapp.services.marking import (
+    CHUNK,
     FINISHED,
     chunks,
-    current_marks_of,
-    lock_attempts,
-    recompute_scores,
+    current_totals,
+    parse_fraction,
 )
+from quizapp.services.progress import Progress, Step, Steps, run
 
-Progress = Callable[[int, int], None]
 CHOICE_TYPES = ("single_choice", "true_false")
 SELECTION_TYPES = ("multiple_response",)
 ACCEPTED_FEEDBACK = "This answer was also accepted when the question was regraded."
@@ -148,6 +147,10 @@ class RegradePlan:
     rows: list[RegradeRow] = field(default_factory=list)
     in_progress: int = 0
     committed: bool = False
+    # What the plan was computed from: every attempt holding the question (finished or
+    # not) and a digest of their states, layouts and current marks (see _snapshot).
+    attempt_ids: tuple[int, ...] = field(default=(), repr=False)
+    snapshot: str = field(default="", repr=False)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -308,14 +311,138 @@ def _grade(options: RegradeOptions, question: Question, entry: LayoutEntry, valu
     return grade
 
 
-def _build(
-    session: Session,
-    quiz: Quiz,
-    options: RegradeOptions,
-    progress: Progress | None,
-    *,
-    lock: bool,
-) -> RegradePlan:
+@dataclass(frozen=True)
+class _Candidate:
+    """An attempt of the quiz whose layout holds the question (one row of one query)."""
+
+    id: int
+    state: AttemptState
+    number: int
+    user_id: int
+    score: Fraction | None
+    entry: LayoutEntry  # the question's slot in this attempt
+    layout_digest: str  # of the layout as stored: any change to it shows
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _candidates(session: Session, quiz_id: int, key: str) -> list[_Candidate]:
+    # The layout is read as stored text (and parsed here), so that a snapshot taken
+    # later can compare layouts by digest without parsing thousands of them again.
+    found = []
+    for attempt_id, state, number, user_id, score, text in session.execute(
+        select(
+            Attempt.id,
+            Attempt.state,
+            Attempt.number,
+            Attempt.user_id,
+            Attempt.score,
+            cast(Attempt.layout, Text),
+        )
+        .where(Attempt.quiz_id == quiz_id)
+        .order_by(Attempt.id)
+    ):
+        entry = next((e for e in json.loads(text) if str(e["question_key"]) == key), None)
+        if entry is not None:
+            found.append(
+                _Candidate(
+                    attempt_id,
+                    state,
+                    number,
+                    user_id,
+                    score,
+                    LayoutEntry.from_json(entry),
+                    _digest(text),
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class _CurrentMark:
+    id: int
+    marks: Fraction
+    fraction: Fraction
+    status: str
+    feedback: str
+    version_id: int
+    source: str
+
+
+def _current_marks(session: Session, attempt_ids: Sequence[int]) -> dict[tuple[int, int], Any]:
+    """The mark that counts per (attempt, slot), from plain rows (no ORM objects: a
+    regrade of 10,000 attempts reads 150,000 of them)."""
+    newest = (
+        select(func.max(Mark.id))
+        .where(Mark.attempt_id.in_(attempt_ids))
+        .group_by(Mark.attempt_id, Mark.slot)
+    )
+    rows = session.execute(
+        select(
+            Mark.id,
+            Mark.attempt_id,
+            Mark.slot,
+            type_coerce(Mark.marks, String),
+            type_coerce(Mark.fraction, String),
+            Mark.status,
+            Mark.feedback,
+            Mark.version_id,
+            Mark.source,
+        ).where(Mark.id.in_(newest))
+    )
+    return {
+        (attempt_id, slot): _CurrentMark(
+            mark_id,
+            parse_fraction(marks),
+            parse_fraction(fraction),
+            status,
+            feedback,
+            version_id,
+            source,
+        )
+        for mark_id, attempt_id, slot, marks, fraction, status, feedback, version_id, source in rows
+    }
+
+
+def _snapshot(states: Sequence[tuple[int, str, str]], mark_ids: Sequence[int]) -> str:
+    """What a plan was computed from, in one digest: the attempts holding the question
+    (state and layout as stored) and the ids of the marks that count in the finished
+    ones. Answers of finished attempts never change (reopening changes the state,
+    finishing again adds marks), and versions and mark rows are never updated, so an
+    equal snapshot means the same plan."""
+    data = {"attempts": sorted(states), "marks": sorted(mark_ids)}
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+def _snapshot_now(session: Session, attempt_ids: Sequence[int]) -> str:
+    """The snapshot of the same attempts, read again (inside the write transaction)."""
+    states: list[tuple[int, str, str]] = []
+    finished: list[int] = []
+    for part in chunks(list(attempt_ids)):
+        for attempt_id, state, text in session.execute(
+            select(Attempt.id, Attempt.state, cast(Attempt.layout, Text)).where(
+                Attempt.id.in_(part)
+            )
+        ):
+            states.append((attempt_id, state.value, _digest(text)))
+            if state in FINISHED:
+                finished.append(attempt_id)
+    mark_ids: list[int] = []
+    for part in chunks(finished):
+        mark_ids.extend(
+            session.scalars(
+                select(func.max(Mark.id))
+                .where(Mark.attempt_id.in_(part))
+                .group_by(Mark.attempt_id, Mark.slot)
+            )
+        )
+    return _snapshot(states, mark_ids)
+
+
+def _build_steps(session: Session, quiz: Quiz, options: RegradeOptions) -> Steps[RegradePlan]:
+    """Work out the plan, CHUNK attempts at a time (a Step after each chunk). Reads only."""
     key = options.question_key
     target = current_version(session, key)
     target_question = question_of(target)
@@ -324,110 +451,128 @@ def _build(
     elif options.accept:
         raise InvalidInput("Accepted answers are only used in the accept mode.")
 
-    candidates = session.execute(
-        select(Attempt.id, Attempt.state, Attempt.layout).where(Attempt.quiz_id == quiz.id)
-    ).all()
-    ids = []
-    in_progress = 0
-    for attempt_id, state, layout in candidates:
-        if not any(str(e["question_key"]) == key for e in layout):
-            continue
-        if state in FINISHED:
-            ids.append(attempt_id)
-        elif state is AttemptState.IN_PROGRESS:
-            in_progress += 1
+    candidates = _candidates(session, quiz.id, key)
+    finished = [c for c in candidates if c.state in FINISHED]
     plan = RegradePlan(
         quiz=quiz,
         options=options,
         question_type=target.qtype,
         version_id=None if options.mode is RegradeMode.FULL_MARKS else target.id,
-        in_progress=in_progress,
+        in_progress=sum(1 for c in candidates if c.state is AttemptState.IN_PROGRESS),
     )
-    if not ids:
-        return plan
-    ids.sort()
-    if lock:
-        attempts = lock_attempts(session, ids)
-    else:
-        attempts = []
-        for part in chunks(ids):
-            attempts.extend(
-                session.scalars(select(Attempt).where(Attempt.id.in_(part)).order_by(Attempt.id))
+    count = len(finished)
+    yield Step(0, count)
+    own_versions = versions_by_id(session, {c.entry.version_id for c in finished})
+    mark_ids: list[int] = []
+    for start in range(0, count, CHUNK):
+        part = finished[start : start + CHUNK]
+        ids = [c.id for c in part]
+        marks = _current_marks(session, ids)
+        mark_ids.extend(m.id for m in marks.values())
+        answers = {
+            (attempt_id, slot): value
+            for attempt_id, slot, value in session.execute(
+                select(Answer.attempt_id, Answer.slot, Answer.value).where(
+                    Answer.attempt_id.in_(ids), Answer.slot.in_({c.entry.slot for c in part})
+                )
             )
-    # A lock taken after the read above: an attempt that changed state meanwhile drops out.
-    attempts = [a for a in attempts if a.state in FINISHED]
-    entries = {a.id: next(e for e in layout_of(a) if e.question_key == key) for a in attempts}
-    marks = current_marks_of(session, [a.id for a in attempts])
-    answers: dict[tuple[int, int], Any] = {}
-    for part in chunks([a.id for a in attempts]):
-        slots = {entries[i].slot for i in part}
-        for attempt_id, slot, value in session.execute(
-            select(Answer.attempt_id, Answer.slot, Answer.value).where(
-                Answer.attempt_id.in_(part), Answer.slot.in_(slots)
+        }
+        students = {
+            row.id: row
+            for row in session.execute(
+                select(User.id, User.username, User.name).where(
+                    User.id.in_({c.user_id for c in part})
+                )
             )
-        ):
-            answers[(attempt_id, slot)] = value
-    students = {
-        u.id: u
-        for part in chunks(sorted({a.user_id for a in attempts}))
-        for u in session.scalars(select(User).where(User.id.in_(part)))
-    }
-    own_versions = versions_by_id(session, {e.version_id for e in entries.values()})
-    totals: dict[int, list[Fraction]] = {}
-    for (attempt_id, _slot), mark in marks.items():
-        totals.setdefault(attempt_id, []).append(mark.marks)
-
-    for done, attempt in enumerate(attempts, start=1):
-        entry = entries[attempt.id]
-        value = answers.get((attempt.id, entry.slot))
-        if options.mode is RegradeMode.FULL_MARKS:
-            question, version_id = question_of(own_versions[entry.version_id]), entry.version_id
-        else:
-            question, version_id = target_question, target.id
-        grade = _grade(options, question, entry, value)
-        graded = slot_mark(entry.marks, grade)
-        old = marks.get((attempt.id, entry.slot))
-        new, note = graded, ""
-        manual = old is not None and old.source == "manual"
-        if manual and options.mode is not RegradeMode.FULL_MARKS:
-            assert old is not None
-            new, note = old.marks, "manual mark kept"
-        elif options.never_lower and old is not None and graded < old.marks:
-            new, note = old.marks, "kept: never lower"
-        writes = not note and (
-            old is None
-            or (old.marks, old.fraction, old.status, old.feedback, old.version_id)
-            != (graded, grade.fraction, grade.status.value, grade.feedback, version_id)
-        )
-        current_sum = total(totals.get(attempt.id, []))
-        old_total = attempt.score if attempt.score is not None else current_sum
-        new_total = current_sum - (old.marks if old is not None else 0) + new
-        student = students[attempt.user_id]
-        plan.rows.append(
-            RegradeRow(
-                attempt_id=attempt.id,
-                attempt_number=attempt.number,
-                username=student.username,
-                name=student.name,
-                slot=entry.slot,
-                marks=entry.marks,
-                response=question.body.describe_response(entry.variant, value),
-                old_mark=old.marks if old is not None else None,
-                old_mark_id=old.id if old is not None else None,
-                old_version_id=entry.version_id,
-                new_mark=new,
-                graded=grade,
-                version_id=version_id,
-                old_total=old_total,
-                new_total=new_total,
-                note=note,
-                writes=writes,
+        }
+        totals: dict[int, list[Fraction]] = {}
+        for (attempt_id, _slot), mark in marks.items():
+            totals.setdefault(attempt_id, []).append(mark.marks)
+        for attempt in part:
+            plan.rows.append(
+                _row(
+                    options,
+                    attempt,
+                    own_versions,
+                    target_question,
+                    target.id,
+                    answers.get((attempt.id, attempt.entry.slot)),
+                    marks.get((attempt.id, attempt.entry.slot)),
+                    totals.get(attempt.id, []),
+                    students[attempt.user_id],
+                )
             )
-        )
-        if progress is not None and (done % 200 == 0 or done == len(attempts)):
-            progress(done, len(attempts))
+        yield Step(start + len(part), count)
     plan.rows.sort(key=lambda r: (r.username, r.attempt_number))
+    plan.attempt_ids = tuple(c.id for c in candidates)
+    plan.snapshot = _snapshot(
+        [(c.id, c.state.value, c.layout_digest) for c in candidates], mark_ids
+    )
     return plan
+
+
+def _row(
+    options: RegradeOptions,
+    attempt: _Candidate,
+    own_versions: dict[int, QuestionVersion],
+    target_question: Question,
+    target_id: int,
+    value: Any,
+    old: Any,
+    marks: list[Fraction],
+    student: Any,
+) -> RegradeRow:
+    entry = attempt.entry
+    if options.mode is RegradeMode.FULL_MARKS:
+        question, version_id = question_of(own_versions[entry.version_id]), entry.version_id
+    else:
+        question, version_id = target_question, target_id
+    grade = _grade(options, question, entry, value)
+    graded = slot_mark(entry.marks, grade)
+    new, note = graded, ""
+    manual = old is not None and old.source == "manual"
+    if manual and options.mode is not RegradeMode.FULL_MARKS:
+        new, note = old.marks, "manual mark kept"
+    elif options.never_lower and old is not None and graded < old.marks:
+        new, note = old.marks, "kept: never lower"
+    writes = not note and (
+        old is None
+        or (old.marks, old.fraction, old.status, old.feedback, old.version_id)
+        != (graded, grade.fraction, grade.status.value, grade.feedback, version_id)
+    )
+    current_sum = total(marks)
+    return RegradeRow(
+        attempt_id=attempt.id,
+        attempt_number=attempt.number,
+        username=student.username,
+        name=student.name,
+        slot=entry.slot,
+        marks=entry.marks,
+        response=question.body.describe_response(entry.variant, value),
+        old_mark=old.marks if old is not None else None,
+        old_mark_id=old.id if old is not None else None,
+        old_version_id=entry.version_id,
+        new_mark=new,
+        graded=grade,
+        version_id=version_id,
+        old_total=attempt.score if attempt.score is not None else current_sum,
+        new_total=current_sum - (old.marks if old is not None else 0) + new,
+        note=note,
+        writes=writes,
+    )
+
+
+def plan_regrade_steps(
+    session: Session, quiz_id: int, options: RegradeOptions, now: datetime, grace: timedelta
+) -> Steps[RegradePlan]:
+    """The dry run, step by step: what a regrade would change, attempt by attempt. Writes
+    nothing (apart from finalising attempts whose time is over, which any page does)."""
+    quiz = quiz_or_404(session, quiz_id)
+    finalize_expired(session, now, grace)
+    try:
+        return (yield from _build_steps(session, quiz, options))
+    finally:
+        session.rollback()  # end the read transaction; nothing was changed
 
 
 def plan_regrade(
@@ -438,14 +583,47 @@ def plan_regrade(
     grace: timedelta,
     progress: Progress | None = None,
 ) -> RegradePlan:
-    """The dry run: what a regrade would change, attempt by attempt. Writes nothing
-    (apart from finalising attempts whose time is over, which any page does)."""
+    """The dry run (plan_regrade_steps), reporting to `progress(done, total)`."""
+    return run(plan_regrade_steps(session, quiz_id, options, now, grace), progress)
+
+
+def commit_regrade_steps(
+    session: Session,
+    quiz_id: int,
+    options: RegradeOptions,
+    actor_id: int | None,
+    now: datetime,
+    grace: timedelta,
+    *,
+    expected: str | None = None,
+    ip: str = "",
+) -> Steps[RegradePlan]:
+    """Apply a regrade: new Mark rows, moved layouts, exact totals and an audit event, in
+    one transaction. With `expected` (the dry run's fingerprint), nothing is written if
+    the outcome would differ from what the examiner saw (Conflict). A question without
+    finished attempts writes nothing; the returned plan says so.
+
+    Compute first, write at the end: the plan is worked out in a read transaction (the
+    slow part, reported step by step), then the write transaction locks the attempts,
+    checks that nothing the plan was computed from has changed meanwhile (its snapshot;
+    otherwise Conflict and nothing is written) and writes, without yielding. On SQLite the
+    write lock is held only for the writing, never while progress goes to a client."""
     quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     try:
-        return _build(session, quiz, options, progress, lock=False)
+        plan = yield from _build_steps(session, quiz, options)
     finally:
-        session.rollback()  # end the read transaction; nothing was changed
+        session.rollback()  # end the read transaction (also when the client went away)
+    if expected is not None and expected != plan.fingerprint:
+        raise Conflict(
+            "The marks changed since the dry run (a new import, a manual mark or another "
+            "regrade): check the new dry run and confirm again."
+        )
+    if not plan.rows:
+        return plan
+    yield Step(stage=f"Writing {plan.written} new mark(s) and the new totals")
+    _write(session, quiz, plan, actor_id, now, ip)
+    return plan
 
 
 def commit_regrade(
@@ -460,49 +638,72 @@ def commit_regrade(
     ip: str = "",
     progress: Progress | None = None,
 ) -> RegradePlan:
-    """Apply a regrade in one transaction: new Mark rows, moved layouts, exact totals and
-    an audit event. With `expected` (the dry run's fingerprint), nothing is written if
-    the outcome would differ from what the examiner saw (Conflict). A question without
-    finished attempts writes nothing; the returned plan says so."""
-    quiz = quiz_or_404(session, quiz_id)
-    finalize_expired(session, now, grace)
+    """commit_regrade_steps, reporting to `progress(done, total)`."""
+    steps = commit_regrade_steps(
+        session, quiz_id, options, actor_id, now, grace, expected=expected, ip=ip
+    )
+    return run(steps, progress)
+
+
+def _write(
+    session: Session, quiz: Quiz, plan: RegradePlan, actor_id: int | None, now: datetime, ip: str
+) -> None:
+    """The write transaction of a commit: lock, check the snapshot, write. Never yields."""
+    options = plan.options
     begin_write(session)
     try:
-        plan = _build(session, quiz, options, progress, lock=True)
-        if expected is not None and expected != plan.fingerprint:
+        ids = [r.attempt_id for r in plan.rows]
+        for part in chunks(sorted(ids)):
+            # Row locks (PostgreSQL; SQLite's write lock is already held): a manual mark
+            # or another regrade of these attempts waits until this one has committed.
+            session.execute(select(Attempt.id).where(Attempt.id.in_(part)).with_for_update())
+        moved_on = plan.version_id is not None and (
+            current_version(session, options.question_key).id != plan.version_id
+        )
+        if moved_on or _snapshot_now(session, plan.attempt_ids) != plan.snapshot:
             raise Conflict(
-                "The marks changed since the dry run (a new import, a manual mark or another "
-                "regrade): check the new dry run and confirm again."
+                "Attempts or marks of this quiz changed while the regrade was being worked "
+                "out (a submission, a manual mark, an import or another regrade): nothing "
+                "was written. Run the dry run again and confirm."
             )
-        if not plan.rows:
-            session.rollback()
-            return plan
-        attempts = {a.id: a for a in lock_attempts(session, [r.attempt_id for r in plan.rows])}
-        for row in plan.rows:
-            attempt = attempts[row.attempt_id]
-            if row.writes:
-                session.add(
-                    Mark(
-                        attempt_id=row.attempt_id,
-                        slot=row.slot,
-                        version_id=row.version_id,
-                        fraction=row.graded.fraction,
-                        marks=slot_mark(row.marks, row.graded),
-                        status=row.graded.status.value,
-                        feedback=row.graded.feedback,
-                        source="regrade",
-                        created_at=now,
-                        created_by=actor_id,
-                    )
-                )
-            moved = row.old_version_id != row.version_id
-            if options.mode is not RegradeMode.FULL_MARKS and moved:
-                # A new list: the JSON column notices reassignment, not in-place edits.
-                attempt.layout = [
+        new_marks = [
+            {
+                "attempt_id": row.attempt_id,
+                "slot": row.slot,
+                "version_id": row.version_id,
+                "fraction": row.graded.fraction,
+                "marks": slot_mark(row.marks, row.graded),
+                "status": row.graded.status.value,
+                "feedback": row.graded.feedback,
+                "source": "regrade",
+                "created_at": now,
+                "created_by": actor_id,
+            }
+            for row in plan.rows
+            if row.writes
+        ]
+        if new_marks:
+            session.execute(insert(Mark), new_marks)
+        # The layout moves to the version graded against (regrade and accept modes).
+        moves = {
+            row.attempt_id: row
+            for row in plan.rows
+            if options.mode is not RegradeMode.FULL_MARKS and row.old_version_id != row.version_id
+        }
+        layouts: dict[int, list[dict[str, Any]]] = {}
+        for part in chunks(sorted(moves)):
+            for attempt_id, layout in session.execute(
+                select(Attempt.id, Attempt.layout).where(Attempt.id.in_(part))
+            ):
+                row = moves[attempt_id]
+                layouts[attempt_id] = [
                     {**e, "version_id": row.version_id} if int(e["slot"]) == row.slot else e
-                    for e in attempt.layout
+                    for e in layout
                 ]
-        recompute_scores(session, attempts.values())
+        scores = current_totals(session, ids)
+        session.execute(update(Attempt), [{"id": i, "score": v} for i, v in scores.items()])
+        if layouts:
+            session.execute(update(Attempt), [{"id": i, "layout": v} for i, v in layouts.items()])
         plan.committed = True
         audit.record(
             session,
@@ -511,7 +712,7 @@ def commit_regrade(
             actor_id=actor_id,
             quiz_id=quiz.id,
             ip=ip,
-            **plan.options.to_json(),
+            **options.to_json(),
             version_id=plan.version_id,
             old_version_ids=sorted({r.old_version_id for r in plan.rows}),
             attempts=len(plan.rows),
@@ -521,7 +722,8 @@ def commit_regrade(
             **plan.counts,
         )
         session.commit()
-    except Exception:
+        session.expire_all()  # the bulk updates bypassed any Attempt objects held
+    except BaseException:
+        plan.committed = False
         session.rollback()
         raise
-    return plan
