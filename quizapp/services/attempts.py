@@ -541,7 +541,11 @@ def receipt_code(attempt: Attempt, answers: Mapping[int, Answer]) -> str:
 
 def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: int = 200) -> int:
     """Finalise every attempt past deadline plus grace. Idempotent and safe to run on
-    several machines at once: each attempt is claimed by a conditional UPDATE."""
+    several machines at once: each attempt is claimed by a conditional UPDATE, and on
+    PostgreSQL sweepers share the work (FOR UPDATE SKIP LOCKED) instead of queueing on
+    the same rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _finalize_expired_skip_locked(session, now, grace)
     done = 0
     while True:
         ids = session.scalars(
@@ -561,6 +565,30 @@ def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: i
                 progressed = True
         if not progressed and len(ids) < batch:
             return done
+
+
+def _finalize_expired_skip_locked(session: Session, now: datetime, grace: timedelta) -> int:
+    """One attempt per transaction: claim the oldest expired attempt no other sweeper
+    holds, grade it and commit (which releases the claim). A sweeper killed midway
+    loses only its open transaction; the attempt stays claimable."""
+    claim = (
+        select(Attempt)
+        .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
+        .order_by(Attempt.deadline_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    done = 0
+    tried: set[int] = set()
+    while True:
+        attempt = session.scalars(claim).first()
+        if attempt is None or attempt.id in tried:  # (a row that will not finish: stop)
+            session.rollback()
+            return done
+        tried.add(attempt.id)
+        if _finalize(session, attempt, now, FinishReason.DEADLINE):
+            done += 1
 
 
 def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime) -> bool:
