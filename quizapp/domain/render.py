@@ -206,6 +206,7 @@ def latex_to_text(latex: str) -> str:
 _MATH_ELEMENT = re.compile(r'<math\b[^>]*?\balttext="([^"]*)"[^>]*>.*?</math>', re.DOTALL)
 
 
+@lru_cache(maxsize=4096)
 def labelled_maths(fragment: str) -> str:
     """Sanitised HTML for a label: each formula drawn as MathML but hidden from assistive
     technology, followed by its text reading (latex_to_text) hidden from the eye."""

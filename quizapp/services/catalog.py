@@ -53,7 +53,10 @@ def questions_by_version(session: Session, ids: Iterable[int]) -> dict[int, Ques
     if not wanted:
         return {}
     rows = session.execute(_VERSION_HASHES, {"ids": sorted(wanted)})
-    hashes = {version_id: digest for version_id, digest in rows}
+    return _questions_from_hashes(session, {version_id: digest for version_id, digest in rows})
+
+
+def _questions_from_hashes(session: Session, hashes: dict[int, str]) -> dict[int, Question]:
     missing = [vid for vid, digest in hashes.items() if digest not in _QUESTIONS_BY_HASH]
     if missing:
         if len(_QUESTIONS_BY_HASH) + len(missing) > _QUESTIONS_KEPT:
@@ -61,6 +64,17 @@ def questions_by_version(session: Session, ids: Iterable[int]) -> dict[int, Ques
         for version in versions_by_id(session, missing).values():
             _QUESTIONS_BY_HASH[version.content_hash] = question_of(version)
     return {vid: _QUESTIONS_BY_HASH[digest] for vid, digest in hashes.items()}
+
+
+def version_sources(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Which bank file each question version came from (its images live next to it)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(QuestionVersion.id, QuestionVersion.source).where(QuestionVersion.id.in_(wanted))
+    )
+    return {version_id: source for version_id, source in rows}
 
 
 def versions_by_id(session: Session, ids: Iterable[int]) -> dict[int, QuestionVersion]:
@@ -74,11 +88,12 @@ def versions_by_id(session: Session, ids: Iterable[int]) -> dict[int, QuestionVe
 def current_candidates(session: Session, keys: Iterable[str]) -> dict[str, Candidate]:
     """The version new attempts use for each question key."""
     rows = session.execute(
-        select(QuestionRow.key, QuestionVersion)
+        select(QuestionRow.key, QuestionVersion.id, QuestionVersion.content_hash)
         .join(QuestionVersion, QuestionVersion.id == QuestionRow.current_version_id)
         .where(QuestionRow.key.in_(set(keys)))
-    )
-    return {key: Candidate(version.id, question_of(version)) for key, version in rows}
+    ).all()
+    questions = _questions_from_hashes(session, {vid: digest for _, vid, digest in rows})
+    return {key: Candidate(vid, questions[vid]) for key, vid, _ in rows}
 
 
 def quiz_window(quiz: Quiz) -> Window:

@@ -8,11 +8,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_login import current_user
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from quizapp.domain.layout import LayoutEntry
-from quizapp.domain.questions import Question
 from quizapp.domain.render import render_markdown
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
@@ -20,7 +17,7 @@ from quizapp.services import attempts as attempt_service
 from quizapp.services.catalog import (
     attempt_questions,
     release_policy,
-    versions_by_id,
+    version_sources,
 )
 from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
@@ -76,20 +73,12 @@ def _own_attempt(attempt_id: int) -> Attempt:
     )
 
 
-def _version_sources(session: Session, pairs: list[tuple[LayoutEntry, Question]]) -> dict[int, str]:
-    """Which bank file each question version came from (its images live next to it)."""
-    versions = versions_by_id(session, (entry.version_id for entry, _ in pairs))
-    return {v.id: v.source for v in versions.values()}
-
-
 def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
     session = db_session()
     answers = attempt_service.current_answers(session, attempt.id)
     flagged = attempt_service.flagged_slots(session, attempt.id)
     pairs = attempt_questions(session, attempt)
-    sources = {
-        v.id: v.source for v in versions_by_id(session, (e.version_id for e, _ in pairs)).values()
-    }
+    sources = version_sources(session, (entry.version_id for entry, _ in pairs))
     items = []
     for number, (entry, question) in enumerate(pairs, start=1):
         answer = answers.get(entry.slot)
@@ -250,7 +239,7 @@ def review(attempt_id: int) -> str | Response:
     answers = attempt_service.current_answers(session, attempt.id)
     marks = attempt_service.current_marks(session, attempt.id) if visible.marks else {}
     pairs = attempt_questions(session, attempt)
-    sources = _version_sources(session, pairs)
+    sources = version_sources(session, (entry.version_id for entry, _ in pairs))
     items = []
     for number, (entry, question) in enumerate(pairs, start=1):
         answer = answers.get(entry.slot)
