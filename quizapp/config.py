@@ -38,6 +38,9 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_DATABASE_URL": env.get(
             "QUIZAPP_DATABASE_URL", f"sqlite:///{instance / 'quizapp.db'}"
         ),
+        # PostgreSQL connections per app process (ignored for SQLite): see db.make_engine.
+        "QUIZAPP_DB_POOL_SIZE": int(env.get("QUIZAPP_DB_POOL_SIZE", "4")),
+        "QUIZAPP_DB_MAX_OVERFLOW": int(env.get("QUIZAPP_DB_MAX_OVERFLOW", "4")),
         "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
         "QUIZAPP_GRACE": timedelta(seconds=grace),
         "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),

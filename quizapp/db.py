@@ -11,7 +11,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 
-def make_engine(url: str, **overrides: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 4, **overrides: Any) -> Engine:
+    """An engine for `url`. The pool settings apply to PostgreSQL: a sync gunicorn worker
+    serves one request at a time, so a few connections per process are plenty, and the
+    server's max_connections must cover workers x (pool_size + max_overflow) x machines
+    (docs/scaling.md)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
@@ -19,7 +23,12 @@ def make_engine(url: str, **overrides: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+    options: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_pre_ping": True,  # a database restart costs one retried checkout, not a 500
+        "pool_timeout": 10,
+    }
     options.update(overrides)
     return create_engine(url, **options)
 
@@ -81,7 +90,11 @@ class Database:
         self._scoped = scoped_session(self._factory)
 
     def init_app(self, app: Any) -> None:
-        self.configure(app.config["QUIZAPP_DATABASE_URL"])
+        self.configure(
+            app.config["QUIZAPP_DATABASE_URL"],
+            pool_size=app.config["QUIZAPP_DB_POOL_SIZE"],
+            max_overflow=app.config["QUIZAPP_DB_MAX_OVERFLOW"],
+        )
         app.extensions["quizapp_db"] = self
 
         @app.teardown_appcontext
