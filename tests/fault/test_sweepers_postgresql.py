@@ -8,10 +8,9 @@ on each app machine. Hundreds of expired attempts (real layouts, some answers ea
 2. a sweeper skips an attempt another finaliser holds locked (`FOR UPDATE SKIP LOCKED`)
    instead of waiting for it, and a later run takes it.
 
-Test 2 is EXPECTED TO FAIL until finalize_expired selects with SKIP LOCKED (issue #7
-part 1; quizapp/services/attempts.py, the lead's change): today the sweeper waits on the
-held row lock. It is marked xfail(strict=True), so the day SKIP LOCKED lands it passes
-and strict mode fails the run as a reminder: delete the marker then.
+Lock waits are watched in pg_stat_activity while the sweepers run: test 2 fails at the
+first one; test 1 reports how many it saw (sweepers sharing the work should queue on
+nothing, but a momentary wait is not a data error).
 """
 
 from __future__ import annotations
@@ -110,6 +109,15 @@ def expired_attempts(url: str, tmp_path, count: int) -> list[int]:  # type: igno
     return ids
 
 
+def lock_waits(watch: psycopg.Connection) -> int:
+    """Sessions of our database waiting for a lock right now."""
+    (count,) = watch.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+        (PG_DATABASE,),
+    ).fetchone()  # type: ignore[misc]
+    return int(count)
+
+
 def sweeper(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(BIN / "quizapp"), "attempts", "finalize-expired"],
@@ -198,6 +206,13 @@ def test_two_sweepers_at_once_finalise_each_attempt_exactly_once(tmp_path, summa
         env = server_env(url, tmp_path)
         started = time.monotonic()
         first, second = sweeper(env), sweeper(env)
+        waits = 0
+        with psycopg.connect(LIBPQ, autocommit=True) as watch:
+            while first.poll() is None or second.poll() is None:
+                waits += lock_waits(watch)
+                if time.monotonic() - started > 120:
+                    break
+                time.sleep(0.05)
         counts = [finished(first), finished(second)]
         took = time.monotonic() - started
         result = outcome(url, ids)
@@ -211,16 +226,10 @@ def test_two_sweepers_at_once_finalise_each_attempt_exactly_once(tmp_path, summa
     summary(
         f"two sweepers at once (PostgreSQL, {len(ids)} expired attempts): finalised "
         f"{counts[0]} + {counts[1]}, each attempt once ({SLOTS} marks, 1 audit event), "
-        f"{took:.1f} s"
+        f"{took:.1f} s; lock waits seen {waits}"
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finalize_expired does not select with FOR UPDATE SKIP LOCKED yet (issue #7 "
-    "part 1, quizapp/services/attempts.py): it waits for a row another finaliser holds. "
-    "Delete this marker when SKIP LOCKED lands.",
-)
 def test_a_sweeper_skips_attempts_another_finaliser_holds(tmp_path, summary):
     with postgres_database() as url:
         ids = expired_attempts(url, tmp_path, 60)
@@ -234,12 +243,7 @@ def test_a_sweeper_skips_attempts_another_finaliser_holds(tmp_path, summary):
             try:
                 end = time.monotonic() + 60
                 while proc.poll() is None and time.monotonic() < end:
-                    (blocked,) = watch.execute(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = %s AND wait_event_type = 'Lock'",
-                        (PG_DATABASE,),
-                    ).fetchone()
-                    if blocked:
+                    if lock_waits(watch):
                         waited = True
                         break
                     time.sleep(0.1)
