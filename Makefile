@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -c "import httpx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## fault: the fault tests (tests/fault, about 2-3 minutes, loopback only): kill -9 a
+## fault: the fault tests (tests/fault, about 3 minutes, loopback only): kill -9 a
 ##        gunicorn worker, the whole server, or one of two app servers behind nginx in the
 ##        middle of an autosave load; nothing acknowledged may be lost. Needs nginx;
 ##        the PostgreSQL cases run when 127.0.0.1:5432 answers. httpx as for bench.
