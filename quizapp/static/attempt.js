@@ -339,6 +339,21 @@
     }).catch(function () { /* offline: the countdown continues from the last reply */ });
   }
 
+  // ---------- the sticky bar ----------
+  // The bar with the countdown stays at the top of the window: scroll padding as tall
+  // as the bar keeps what gets focus (Tab, Shift+Tab, a jump from the question list)
+  // from being scrolled underneath it. The bar's height changes with width and zoom.
+  var bar = document.getElementById("attempt-bar");
+  function clearOfBar() {
+    var sticky = bar && window.getComputedStyle(bar).position === "sticky";
+    document.documentElement.style.scrollPaddingTop = sticky ? (bar.offsetHeight + 8) + "px" : "0";
+  }
+  if (bar) {
+    clearOfBar();
+    if (window.ResizeObserver) { new ResizeObserver(clearOfBar).observe(bar); }
+    window.addEventListener("resize", clearOfBar);
+  }
+
   // ---------- start ----------
   // Answers typed before a reload or a lost connection, never acknowledged: put them
   // back in the form and send them again (with their original sequence numbers).
