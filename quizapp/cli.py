@@ -25,7 +25,8 @@ from quizapp.models import Quiz, Role
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.bank_import import import_bank
 from quizapp.services.errors import ServiceError
-from quizapp.services.exports import csv_lines
+from quizapp.services.exports import csv_lines, data_rows
+from quizapp.services.progress import Progress, Throttle
 from quizapp.services.users import create_user
 from quizapp.web import db_session, grace, now
 
@@ -39,6 +40,24 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(root / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
+
+
+# Below this many items a long operation is quick: no progress lines.
+PROGRESS_FROM = 200
+
+
+def progress_printer(what: str, minimum: int = PROGRESS_FROM) -> Progress:
+    """A `progress(done, total)` callback that prints `what done/total (n %)…` to standard
+    error (so standard output stays clean for CSV), at most every 10 % or 2 seconds, and
+    only for big inputs."""
+    throttle = Throttle(fraction=0.1, seconds=2.0)
+
+    def progress(done: int, total: int) -> None:
+        if total >= minimum and throttle.due(done, total):
+            percent = done * 100 // total if total else 100
+            click.echo(f"{what} {done}/{total} ({percent} %)…", err=True)
+
+    return progress
 
 
 @click.command("init-db")
@@ -193,7 +212,8 @@ def users_import(path: str, dry_run: bool) -> None:
     from quizapp.services.roster import apply_roster, plan_roster
 
     parsed = parse_roster_bytes(Path(path).read_bytes())
-    plan = plan_roster(db_session(), parsed) if parsed.ok else None
+    checking = progress_printer("checked")
+    plan = plan_roster(db_session(), parsed, checking) if parsed.ok else None
     problems = plan.problems if plan is not None else parsed.problems
     for problem in problems:
         click.echo(f"{path}: {problem}", err=True)
@@ -218,6 +238,9 @@ def users_import(path: str, dry_run: bool) -> None:
     if dry_run:
         click.echo("Dry run: nothing was applied.")
         return
+    if plan.changes_anything:
+        saving = f"Saving {len(plan.new)} new and {len(plan.changed)} changed student(s)…"
+        click.echo(saving, err=True)
     try:
         result = apply_roster(db_session(), plan, None, now(), source=Path(path).name)
     except ServiceError as exc:
@@ -276,13 +299,15 @@ def export_csv(kind: str, quiz_key: str) -> None:
     quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()
     if quiz is None:
         raise click.ClickException(f"No quiz {quiz_key!r}.")
-    rows = 0
+    total = data_rows(session, kind, quiz.id)
+    progress = progress_printer("exported", minimum=1_000)
+    rows = -2  # csv_lines yields a BOM and the header before the first row
     for chunk in csv_lines(EXPORTS[kind](session, quiz.id, now(), grace())):
         sys.stdout.write(chunk)
         rows += 1
-        if rows % 10_000 == 0:
-            click.echo(f"{rows} rows…", err=True)
-    click.echo(f"{max(rows - 2, 0)} rows written.", err=True)
+        if rows > 0:
+            progress(rows, max(total, rows))
+    click.echo(f"{max(rows, 0)} rows written.", err=True)
 
 
 @export_group.command("scores")
@@ -402,10 +427,7 @@ def regrade(
         if actor_id is None:
             raise click.ClickException(f"No staff user {by!r}.")
 
-    def progress(done: int, count: int) -> None:
-        if count >= 200:
-            click.echo(f"graded {done}/{count} attempts…", err=True)
-
+    progress = progress_printer("graded")
     try:
         options = RegradeOptions(question_key, parse_mode(mode), accepted, never_lower)
         if commit:

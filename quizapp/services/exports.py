@@ -44,6 +44,21 @@ def csv_lines(rows: Iterable[Iterable[object]]) -> Iterator[str]:
         buffer.truncate()
 
 
+def data_rows(session: Session, kind: str, quiz_id: int) -> int:
+    """How many rows (after the header) an export of `kind` will have, from one COUNT
+    query: the total a progress bar or the CLI counts against. Read before the export
+    itself, so a student added meanwhile may make it one off; a progress display clamps."""
+    if kind in ("scores", "gradebook"):  # one row per rostered student
+        query = select(func.count(User.id)).where(User.role == Role.STUDENT)
+    elif kind == "responses":  # one row per attempt and slot of its layout
+        query = select(func.coalesce(func.sum(func.json_array_length(Attempt.layout)), 0)).where(
+            Attempt.quiz_id == quiz_id
+        )
+    else:
+        raise ValueError(f"unknown export {kind!r}")
+    return int(session.scalar(query) or 0)
+
+
 def _iso(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment else ""
 

@@ -10,6 +10,10 @@ later. A roster never carries passwords; a ``password`` column is ignored.
 
 An accommodation change moves the deadline of the student's running attempts at once
 (the same rule as an override: never earlier than now), and is audited per student.
+
+Progress (services/progress.py): plan_roster_steps reports each chunk of rows checked;
+apply_roster_steps checks the file in a read transaction first, then writes it with
+apply_roster in one short write transaction that never waits on a client.
 """
 
 from __future__ import annotations
@@ -37,10 +41,15 @@ from quizapp.models import Attempt, Role, User, UserGroup
 from quizapp.services import audit
 from quizapp.services.errors import Conflict, InvalidInput
 from quizapp.services.overrides import recompute_deadlines_for_users
+from quizapp.services.progress import Progress, Step, Steps, run
 from quizapp.services.users import hash_password
 
 _CHUNK = 500  # bounded IN lists on every engine
 MIN_STAFF_PASSWORD = 12
+CHANGED_SINCE_PREVIEW = (
+    "The students in the database changed since this preview; "
+    "look at the new preview and confirm again."
+)
 
 
 class RosterInvalid(InvalidInput):
@@ -151,85 +160,132 @@ def _accommodation_of(user: User) -> Accommodation:
     return Accommodation(user.time_factor, user.extra_minutes)
 
 
-def plan_roster(session: Session, rows: ParsedRoster | Iterable[RosterRow]) -> RosterPlan:
-    """What importing these rows would do, without changing anything."""
+def plan_roster_steps(
+    session: Session, rows: ParsedRoster | Iterable[RosterRow]
+) -> Steps[RosterPlan]:
+    """What importing these rows would do, without changing anything; a Step after each
+    chunk of rows."""
     rows = _rows_of(rows)
-    users = _users_by_username(session, [r.username for r in rows])
-    groups = _groups_by_user(session, [u.id for u in users.values()])
     plan = RosterPlan(rows=rows)
-    for row in rows:
-        user = users.get(row.username)
-        if user is None:
-            accommodation = row.accommodation
-            plan.new.append(
-                StudentPlan(
-                    row.line,
-                    row.username,
-                    row.name,
-                    is_new=True,
-                    groups_added=row.groups or (),
-                    accommodation=(Accommodation(), accommodation)
-                    if accommodation is not None and not accommodation.is_none
-                    else None,
-                )
-            )
-            continue
-        if user.role is not Role.STUDENT:
-            plan.problems.append(
-                RosterProblem(
-                    row.line,
-                    "username",
-                    f'"{row.username}" is a {user.role.value} account; '
-                    "a roster lists students only",
-                )
-            )
-            continue
-        changes = [
-            FieldChange(name, old, new)
-            for name, old, new in (
-                ("name", user.name, row.name),
-                ("email", user.email, row.email),
-            )
-            if old != new
-        ]
-        accommodation_change = None
-        if row.accommodation is not None:
-            old_accommodation = _accommodation_of(user)
-            if old_accommodation != row.accommodation:
-                accommodation_change = (old_accommodation, row.accommodation)
-                changes.append(
-                    FieldChange(
-                        "accommodation",
-                        old_accommodation.describe(),
-                        row.accommodation.describe(),
-                    )
-                )
-        added: tuple[str, ...] = ()
-        removed: tuple[str, ...] = ()
-        if row.groups is not None:
-            current = groups.get(user.id, [])
-            added = tuple(g for g in row.groups if g not in current)
-            removed = tuple(g for g in current if g not in row.groups)
-        if changes or added or removed:
-            plan.changed.append(
-                StudentPlan(
-                    row.line,
-                    row.username,
-                    row.name,
-                    is_new=False,
-                    changes=tuple(changes),
-                    groups_added=added,
-                    groups_removed=removed,
-                    accommodation=accommodation_change,
-                )
-            )
-        else:
-            plan.unchanged.append(row.username)
+    in_file = 0
+    yield Step(0, len(rows))
+    for start in range(0, len(rows), _CHUNK):
+        part = rows[start : start + _CHUNK]
+        users = _users_by_username(session, [r.username for r in part])
+        groups = _groups_by_user(session, [u.id for u in users.values()])
+        for row in part:
+            _plan_row(plan, row, users.get(row.username), groups)
+        in_file += sum(1 for u in users.values() if u.role is Role.STUDENT)
+        yield Step(start + len(part), len(rows))
     plan.problems.sort(key=lambda p: p.line)
-    in_file = sum(1 for u in users.values() if u.role is Role.STUDENT)
     students = session.scalar(select(func.count(User.id)).where(User.role == Role.STUDENT)) or 0
     plan.absent = students - in_file
     return plan
+
+
+def plan_roster(
+    session: Session,
+    rows: ParsedRoster | Iterable[RosterRow],
+    progress: Progress | None = None,
+) -> RosterPlan:
+    """What importing these rows would do (plan_roster_steps), reporting progress."""
+    return run(plan_roster_steps(session, rows), progress)
+
+
+def _plan_row(
+    plan: RosterPlan, row: RosterRow, user: User | None, groups: dict[int, list[str]]
+) -> None:
+    if user is None:
+        accommodation = row.accommodation
+        plan.new.append(
+            StudentPlan(
+                row.line,
+                row.username,
+                row.name,
+                is_new=True,
+                groups_added=row.groups or (),
+                accommodation=(Accommodation(), accommodation)
+                if accommodation is not None and not accommodation.is_none
+                else None,
+            )
+        )
+        return
+    if user.role is not Role.STUDENT:
+        plan.problems.append(
+            RosterProblem(
+                row.line,
+                "username",
+                f'"{row.username}" is a {user.role.value} account; a roster lists students only',
+            )
+        )
+        return
+    changes = [
+        FieldChange(name, old, new)
+        for name, old, new in (
+            ("name", user.name, row.name),
+            ("email", user.email, row.email),
+        )
+        if old != new
+    ]
+    accommodation_change = None
+    if row.accommodation is not None:
+        old_accommodation = _accommodation_of(user)
+        if old_accommodation != row.accommodation:
+            accommodation_change = (old_accommodation, row.accommodation)
+            changes.append(
+                FieldChange(
+                    "accommodation",
+                    old_accommodation.describe(),
+                    row.accommodation.describe(),
+                )
+            )
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    if row.groups is not None:
+        current = groups.get(user.id, [])
+        added = tuple(g for g in row.groups if g not in current)
+        removed = tuple(g for g in current if g not in row.groups)
+    if changes or added or removed:
+        plan.changed.append(
+            StudentPlan(
+                row.line,
+                row.username,
+                row.name,
+                is_new=False,
+                changes=tuple(changes),
+                groups_added=added,
+                groups_removed=removed,
+                accommodation=accommodation_change,
+            )
+        )
+    else:
+        plan.unchanged.append(row.username)
+
+
+def apply_roster_steps(
+    session: Session,
+    rows: ParsedRoster | Iterable[RosterRow],
+    by: User | None,
+    now: datetime,
+    *,
+    expected: str | None = None,
+    source: str = "",
+) -> Steps[RosterResult]:
+    """Import a roster, compute first and write at the end: the plan is worked out in a
+    read transaction (step by step), then apply_roster writes it in one short write
+    transaction that checks the plan again (Conflict if the students changed meanwhile)
+    and never yields, so no client holds the database's write lock."""
+    rows = _rows_of(rows)
+    try:
+        plan = yield from plan_roster_steps(session, rows)
+    finally:
+        session.rollback()  # end the read transaction (also when the client went away)
+    if plan.problems:
+        raise RosterInvalid(plan.problems)
+    if expected is not None and plan.fingerprint != expected:
+        raise Conflict(CHANGED_SINCE_PREVIEW)
+    yield Step(stage=f"Saving {len(plan.new)} new and {len(plan.changed)} changed student(s)")
+    return apply_roster(session, rows, by, now, expected=plan.fingerprint, source=source)
 
 
 def apply_roster(
@@ -257,10 +313,7 @@ def apply_roster(
         if plan.problems:
             raise RosterInvalid(plan.problems)
         if expected is not None and plan.fingerprint != expected:
-            raise Conflict(
-                "The students in the database changed since this preview; "
-                "look at the new preview and confirm again."
-            )
+            raise Conflict(CHANGED_SINCE_PREVIEW)
         result = _apply(session, plan, by, now, source)
         session.commit()
     except IntegrityError as exc:

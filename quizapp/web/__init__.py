@@ -48,6 +48,7 @@ def init_web(app: Flask) -> None:
         marking,
         monitor,
         preview,
+        progress,
         roster,
         security,
         staff,
@@ -59,6 +60,7 @@ def init_web(app: Flask) -> None:
     security.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
+    progress.init_app(app)
     blueprints = (auth, student, api, staff, preview, assets, stats, roster, monitor, marking)
     for module in blueprints:
         app.register_blueprint(module.bp)

@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from quizapp.services.errors import ServiceError
+from quizapp.web import progress
 
 _TITLES = {
     400: "Bad request",
@@ -22,10 +23,13 @@ _TITLES = {
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.is_json
+    return request.path.startswith("/api/") or request.is_json or progress.wanted()
 
 
 def error_response(status: int, message: str):  # type: ignore[no-untyped-def]
+    if progress.wanted():
+        # A page following a long operation's progress reads one error line.
+        return progress.error_line(message, status)
     if wants_json():
         return jsonify(error=message, status=status), status
     return render_template(

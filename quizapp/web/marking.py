@@ -31,7 +31,9 @@ from quizapp.services import marking as marking_service
 from quizapp.services import regrade as regrade_service
 from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
-from quizapp.web import db_session, grace, now
+from quizapp.services.progress import Steps
+from quizapp.web import db_session, grace, now, progress
+from quizapp.web.progress import Outcome
 from quizapp.web.security import staff_required
 
 bp = Blueprint("marking", __name__, url_prefix="/staff/marking")
@@ -190,15 +192,20 @@ def _options(
 @bp.route("/quiz/<id:quiz_id>/regrade", methods=["GET", "POST"])
 @staff_required
 def regrade(quiz_id: int) -> Any:
-    """GET: choose the question, mode and options. POST: the dry run (writes nothing)."""
+    """GET: choose the question, mode and options. POST: the dry run (writes nothing),
+    with progress for a page that asks for it (web/progress.py)."""
     quiz = _quiz(quiz_id)
     form, questions = _regrade_form(quiz_id)
-    if request.method == "GET" or not form.validate_on_submit():
-        status = 400 if request.method == "POST" else 200
-        html = render_template(
+
+    def form_page() -> str:
+        return render_template(
             "staff/regrade.html", quiz=quiz, form=form, questions=questions, plan=None
         )
-        return html, status
+
+    if request.method == "GET":
+        return form_page()
+    if not form.validate_on_submit():
+        return progress.answer(Outcome.refused("Check the form below.", form_page()))
     try:
         options = _options(
             form.question.data or "",
@@ -206,31 +213,38 @@ def regrade(quiz_id: int) -> Any:
             form.accept.data or "",
             bool(form.never_lower.data),
         )
-        plan = regrade_service.plan_regrade(db_session(), quiz_id, options, now(), grace())
-    except (InvalidInput, NotFound) as exc:
+    except InvalidInput as exc:
         form.question.errors = [*form.question.errors, exc.message]
-        html = render_template(
-            "staff/regrade.html", quiz=quiz, form=form, questions=questions, plan=None
-        )
-        return html, 400
-    return _render_plan(quiz, plan)
+        return progress.answer(Outcome.refused(exc.message, form_page()))
+
+    def work() -> Steps[Outcome]:
+        try:
+            plan = yield from regrade_service.plan_regrade_steps(
+                db_session(), quiz_id, options, now(), grace()
+            )
+        except (InvalidInput, NotFound) as exc:
+            form.question.errors = [*form.question.errors, exc.message]
+            return Outcome.refused(exc.message, form_page())
+        return Outcome.page(_render_plan(quiz, plan))
+
+    return progress.respond(work())
 
 
-def _render_plan(quiz: Quiz, plan: regrade_service.RegradePlan, status: int = 200) -> Any:
+def _render_plan(quiz: Quiz, plan: regrade_service.RegradePlan) -> str:
     confirm = RegradeConfirmForm(formdata=None)
     confirm.question.data = plan.options.question_key
     confirm.mode.data = plan.options.mode.value
     confirm.accept.data = "\n".join(plan.options.accept)
     confirm.never_lower.data = "1" if plan.options.never_lower else ""
     confirm.fingerprint.data = plan.fingerprint
-    html = render_template("staff/regrade_plan.html", quiz=quiz, plan=plan, confirm=confirm)
-    return html, status
+    return render_template("staff/regrade_plan.html", quiz=quiz, plan=plan, confirm=confirm)
 
 
 @bp.route("/quiz/<id:quiz_id>/regrade/commit", methods=["POST"])
 @staff_required
 def regrade_commit(quiz_id: int) -> Any:
-    """Apply exactly the dry run the examiner saw (its fingerprint), in one transaction."""
+    """Apply exactly the dry run the examiner saw (its fingerprint), in one transaction;
+    with progress for a page that asks for it."""
     quiz = _quiz(quiz_id)
     form = RegradeConfirmForm()
     if not form.validate_on_submit():
@@ -242,20 +256,30 @@ def regrade_commit(quiz_id: int) -> Any:
         form.never_lower.data == "1",
     )
     session = db_session()
-    try:
-        plan = regrade_service.commit_regrade(
-            session,
-            quiz_id,
-            options,
-            current_user.id,
-            now(),
-            grace(),
-            expected=form.fingerprint.data,
-            ip=request.remote_addr or "",
+    actor_id, ip = current_user.id, request.remote_addr or ""
+
+    def work() -> Steps[Outcome]:
+        try:
+            plan = yield from regrade_service.commit_regrade_steps(
+                session,
+                quiz_id,
+                options,
+                actor_id,
+                now(),
+                grace(),
+                expected=form.fingerprint.data,
+                ip=ip,
+            )
+        except Conflict as exc:
+            # Nothing was written: show the dry run as it is now, to confirm again.
+            fresh = yield from regrade_service.plan_regrade_steps(
+                session, quiz_id, options, now(), grace()
+            )
+            flash(exc.message, "warning")
+            return Outcome.refused(exc.message, _render_plan(quiz, fresh), 409)
+        return Outcome.done(
+            url_for("marking.regrade", quiz_id=quiz_id),
+            f"Regraded {options.question_key}. {plan.message}",
         )
-    except Conflict as exc:
-        flash(exc.message, "warning")
-        fresh = regrade_service.plan_regrade(session, quiz_id, options, now(), grace())
-        return _render_plan(quiz, fresh, 409)
-    flash(f"Regraded {options.question_key}. {plan.message}", "success")
-    return redirect(url_for("marking.regrade", quiz_id=quiz_id))
+
+    return progress.respond(work())

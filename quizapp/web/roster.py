@@ -32,15 +32,19 @@ from quizapp.domain.roster import (
 )
 from quizapp.models import Role, User
 from quizapp.services.errors import Conflict, InvalidInput
+from quizapp.services.progress import Steps
 from quizapp.services.roster import (
     MIN_STAFF_PASSWORD,
     RosterInvalid,
-    apply_roster,
+    RosterPlan,
+    apply_roster_steps,
     create_staff_account,
     groups_of,
     plan_roster,
+    plan_roster_steps,
 )
-from quizapp.web import db_session, now
+from quizapp.web import db_session, now, progress
+from quizapp.web.progress import Outcome
 from quizapp.web.security import staff_required
 
 bp = Blueprint("roster", __name__, url_prefix="/staff/roster")
@@ -139,9 +143,11 @@ def _render_index(upload: RosterUploadForm, staff_form: StaffAccountForm, status
 @bp.route("/preview", methods=["POST"])
 @staff_required
 def preview() -> Any:
+    """The dry run of an upload; with progress for a page that asks for it."""
     form = RosterUploadForm()
     if not form.validate_on_submit():
-        return _render_index(form, StaffAccountForm(), 400)
+        page = _render_index(form, StaffAccountForm(), 400)[0]
+        return progress.answer(Outcome.refused("Check the form below.", page))
     upload = form.file.data
     if isinstance(upload, FileStorage) and upload.filename:
         source = upload.filename[:200]
@@ -153,17 +159,33 @@ def preview() -> Any:
         parsed = parse_roster(form.text.data or "")
         text = normalise_text(form.text.data or "") if parsed.ok else ""
     else:
-        flash("Choose a CSV file or paste its text.", "error")
-        return _render_index(form, StaffAccountForm(), 400)
-    return _render_preview(parsed, text, source)
+        message = "Choose a CSV file or paste its text."
+        flash(message, "error")
+        page = _render_index(form, StaffAccountForm(), 400)[0]
+        return progress.answer(Outcome.refused(message, page))
+
+    def work() -> Steps[Outcome]:
+        plan = None
+        if parsed.ok:
+            plan = yield from plan_roster_steps(db_session(), parsed)
+        return _preview_outcome(parsed, text, source, plan=plan)
+
+    return progress.respond(work())
 
 
-def _render_preview(parsed: ParsedRoster, text: str, source: str, message: str = "") -> Any:
-    plan = None
-    problems = list(parsed.problems)
-    if parsed.ok:
+def _preview_outcome(
+    parsed: ParsedRoster,
+    text: str,
+    source: str,
+    message: str = "",
+    *,
+    plan: RosterPlan | None = None,
+) -> Outcome:
+    """The preview page: a plan to confirm, or every problem (refused: 400), or the new
+    plan after a conflict (`message`; refused: 409)."""
+    if plan is None and parsed.ok:
         plan = plan_roster(db_session(), parsed)
-        problems = plan.problems
+    problems = plan.problems if plan is not None else list(parsed.problems)
     confirm = RosterConfirmForm(
         formdata=None,
         csv_text=text,
@@ -180,12 +202,20 @@ def _render_preview(parsed: ParsedRoster, text: str, source: str, message: str =
         source=source,
         message=message,
     )
-    return (page, 400) if problems else page
+    if problems:
+        return Outcome.refused(
+            f"The file has {len(problems)} problem(s); nothing was applied.", page, 400
+        )
+    if message:
+        return Outcome.refused(message, page, 409)
+    return Outcome.page(page)
 
 
 @bp.route("/apply", methods=["POST"])
 @staff_required
 def apply() -> Any:
+    """Apply exactly what was previewed, all or nothing; with progress for a page that
+    asks for it."""
     form = RosterConfirmForm()
     if not form.validate_on_submit():
         raise InvalidInput("The confirmation was incomplete; upload the file again.")
@@ -195,22 +225,24 @@ def apply() -> Any:
     source = (form.source.data or "")[:200]
     parsed = parse_roster(text)
     if not parsed.ok:
-        return _render_preview(parsed, text, source)
-    try:
-        result = apply_roster(
-            db_session(),
-            parsed,
-            current_user,
-            now(),
-            expected=form.plan.data or "",
-            source=source,
+        return progress.answer(_preview_outcome(parsed, text, source))
+    expected, by, moment = form.plan.data or "", current_user, now()
+
+    def work() -> Steps[Outcome]:
+        try:
+            result = yield from apply_roster_steps(
+                db_session(), parsed, by, moment, expected=expected, source=source
+            )
+        except RosterInvalid:
+            return _preview_outcome(parsed, text, source)
+        except Conflict as exc:
+            return _preview_outcome(parsed, text, source, exc.message)
+        return Outcome.done(
+            url_for("roster.index"),
+            f"Roster imported from {source or 'the file'}: {result.summary()}",
         )
-    except RosterInvalid:
-        return _render_preview(parsed, text, source)
-    except Conflict as exc:
-        return _render_preview(parsed, text, source, exc.message)
-    flash(f"Roster imported from {source or 'the file'}: {result.summary()}", "success")
-    return redirect(url_for("roster.index"))
+
+    return progress.respond(work())
 
 
 @bp.route("/staff", methods=["POST"])

@@ -18,6 +18,7 @@ from quizapp.services.bank_import import import_bank
 from quizapp.services.catalog import attempt_questions
 from quizapp.services.errors import Conflict, InvalidInput
 from quizapp.services.marking import current_marks_of, mark_answer
+from quizapp.services.progress import Step
 from quizapp.services.regrade import (
     RegradeMode,
     RegradeOptions,
@@ -394,3 +395,61 @@ def test_cli_prints_a_dry_run_and_commits_on_request(app, session, users, broken
         args=["regrade", "quiz1-foundations", "--question", KEY, "--mode", "accept"]
     )
     assert result.exit_code != 0 and "at least one" in result.output
+
+
+def test_a_change_between_working_out_and_writing_is_caught_and_writes_nothing(
+    app, session, users, broken
+):
+    """Compute first, write at the end: a manual mark arriving while the regrade is being
+    worked out (after its read, before its write) makes the write refuse, whole."""
+    from quizapp.services.regrade import commit_regrade_steps
+
+    bank, attempts = broken
+    _fix(session, bank)
+    quiz_id = _quiz_id(session)
+    marks, events = _count(session, Mark), _count(session, AuditEvent)
+    with app.extensions["quizapp_db"].new_session() as examiner:
+        steps = commit_regrade_steps(
+            examiner, quiz_id, RegradeOptions(KEY), users["staff"], REGRADED, GRACE
+        )
+        seen = []
+        for step in steps:
+            seen.append(step)
+            if step.stage:
+                break  # worked out; the write comes next
+        assert seen[-2:] == [Step(3, 3), Step(stage="Writing 3 new mark(s) and the new totals")]
+        # Meanwhile another examiner marks carol's answer by hand.
+        mark_answer(
+            session,
+            attempts["carol"].id,
+            current_slot(attempts["carol"]),
+            "1",
+            "close",
+            users["staff"],
+            REGRADED,
+        )
+        with pytest.raises(Conflict, match="changed while the regrade was being worked out"):
+            next(steps)
+    session.rollback()
+    assert _count(session, Mark) == marks + 1  # the manual mark only
+    assert _count(session, AuditEvent, AuditEvent.action == "regrade") == 0
+    assert _slot_mark(session, attempts["alice"]).marks == 0, "alice still as before"
+    assert _count(session, AuditEvent) == events + 1  # the manual mark's event
+
+
+def test_progress_reports_every_chunk_of_attempts(session, users, broken, monkeypatch):
+    from quizapp.services import regrade as regrade_module
+
+    bank, _attempts = broken
+    _fix(session, bank)
+    monkeypatch.setattr(regrade_module, "CHUNK", 2)
+    seen: list[tuple[int, int]] = []
+    plan = plan_regrade(
+        session,
+        _quiz_id(session),
+        RegradeOptions(KEY),
+        REGRADED,
+        GRACE,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(0, 3), (2, 3), (3, 3)] and len(plan.rows) == 3

@@ -198,3 +198,40 @@ def test_create_staff_account_is_audited_and_checked(session, users):
     assert authenticate(session, "marker", PASSWORD) is not None
     [event] = _audit(session, "staff_created")
     assert (event.actor_id, event.subject_id) == (staff.id, user.id)
+
+
+def test_apply_steps_check_the_file_first_then_write_what_they_checked(session, users):
+    """Compute first (a read, step by step), write at the end: a change made between
+    the two is caught by the write transaction's own check, and nothing is applied."""
+    from quizapp.services.progress import Step
+    from quizapp.services.roster import apply_roster_steps
+
+    parsed = parse_roster(HEADER + "".join(f"s{i},S {i},s{i}@x.org,,,\n" for i in range(3)))
+    steps = apply_roster_steps(session, parsed, None, NOW, source="s.csv")
+    assert [next(steps) for _ in range(3)] == [
+        Step(0, 3),
+        Step(3, 3),
+        Step(stage="Saving 3 new and 0 changed student(s)"),
+    ]
+    with session.get_bind().connect() as other:  # someone else takes one of the names
+        other.execute(
+            User.__table__.insert().values(
+                username="s1", name="Other", email="", role=Role.STUDENT, active=True,
+                time_factor="1", extra_minutes=0, created_at=NOW,
+            )
+        )  # fmt: skip
+        other.commit()
+    with pytest.raises(Conflict, match="changed since this preview"):
+        next(steps)
+    assert session.scalar(select(func.count(User.id)).where(User.username.in_(["s0", "s2"]))) == 0
+    assert _audit(session, "roster_import") == []
+
+
+def test_plan_roster_reports_progress_per_chunk(session, users, monkeypatch):
+    from quizapp.services import roster as roster_module
+
+    monkeypatch.setattr(roster_module, "_CHUNK", 2)
+    parsed = parse_roster(HEADER + "".join(f"s{i},S {i},s{i}@x.org,,,\n" for i in range(5)))
+    seen: list[tuple[int, int]] = []
+    plan = plan_roster(session, parsed, lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)] and len(plan.new) == 5
