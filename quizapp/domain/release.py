@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 class ReleaseWhen(enum.StrEnum):
@@ -53,3 +55,20 @@ class ReleasePolicy:
 DEFAULT_RELEASE = ReleasePolicy(
     marks=ReleaseRule(ReleaseWhen.AFTER_CLOSE), answers=ReleaseRule(ReleaseWhen.AFTER_CLOSE)
 )
+
+
+def policy_after_import(
+    stored: Mapping[str, Any] | None, from_yaml: dict[str, Any]
+) -> dict[str, Any]:
+    """The release policy a quiz keeps when its YAML is imported again (both as stored
+    JSON).
+
+    Staff may change the policy in the browser; the stored policy then also keeps the
+    YAML's policy of that moment under "yaml". A later import keeps the browser's choice
+    as long as the YAML's own policy is still that one (an import that only fixes a
+    title must not undo a release decided on the day), and applies the YAML's policy
+    when the YAML's policy itself was changed since: the newer decision wins.
+    """
+    if stored is not None and stored.get("yaml") == from_yaml:
+        return dict(stored)
+    return dict(from_yaml)

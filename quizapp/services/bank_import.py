@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from quizapp.bank.loader import Bank, LoadedQuiz
 from quizapp.db import begin_write
 from quizapp.domain.questions import canonical_json
+from quizapp.domain.release import policy_after_import
 from quizapp.models import Question, QuestionVersion, Quiz, QuizSlot, utcnow
 from quizapp.services.errors import InvalidInput
 
@@ -23,6 +24,10 @@ class ImportReport:
     new_quizzes: list[str] = field(default_factory=list)
     updated_quizzes: list[str] = field(default_factory=list)
     unchanged_quizzes: int = 0
+    # Quizzes whose release policy was set in the browser: kept (the YAML's policy is the
+    # same as when it was set), or replaced by the YAML's changed policy.
+    release_kept: list[str] = field(default_factory=list)
+    release_replaced: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -35,6 +40,13 @@ class ImportReport:
             f"questions: {len(self.new_questions)} new, {len(self.new_versions)} changed, "
             f"{self.unchanged_questions} unchanged; quizzes: {len(self.new_quizzes)} new, "
             f"{len(self.updated_quizzes)} changed, {self.unchanged_quizzes} unchanged"
+            + "".join(
+                f"; release policy set in the browser kept for {key}" for key in self.release_kept
+            )
+            + "".join(
+                f"; release policy set in the browser replaced by the YAML's new one for {key}"
+                for key in self.release_replaced
+            )
         )
 
 
@@ -124,7 +136,11 @@ def _quiz_hash(loaded: LoadedQuiz) -> str:
 def _sync_quiz(session: Session, loaded: LoadedQuiz, report: ImportReport) -> None:
     quiz_def = loaded.quiz
     digest = _quiz_hash(loaded)
-    quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_def.key)).first()
+    # Read afresh inside the write transaction: the policy may have been set since this
+    # session last looked (the release policy set in the browser is kept, see below).
+    quiz = session.scalars(
+        select(Quiz).where(Quiz.key == quiz_def.key).execution_options(populate_existing=True)
+    ).first()
     if quiz is not None and quiz.content_hash == digest:
         report.unchanged_quizzes += 1
         return
@@ -145,7 +161,12 @@ def _sync_quiz(session: Session, loaded: LoadedQuiz, report: ImportReport) -> No
     quiz.grading = quiz_def.grading.value
     quiz.shuffle_slots = quiz_def.shuffle_slots
     quiz.flag_concurrent_use = quiz_def.flag_concurrent_use
-    quiz.release = quiz_def.release.to_json()
+    from_yaml = quiz_def.release.to_json()
+    stored = quiz.release if quiz.id is not None else None
+    quiz.release = policy_after_import(stored, from_yaml)
+    if stored is not None and "yaml" in stored:
+        kept = quiz.release == stored
+        (report.release_kept if kept else report.release_replaced).append(quiz_def.key)
     quiz.timezone = quiz_def.timezone
     quiz.source = f"{loaded.file}:{loaded.line}"
     quiz.content_hash = digest

@@ -13,9 +13,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from quizapp.db import begin_write
+from quizapp.domain.release import ReleasePolicy
 from quizapp.domain.timing import AttemptState, timing_for
 from quizapp.models import Attempt, Quiz, QuizOverride, Role, User
-from quizapp.services.catalog import accommodation_of, quiz_window, release_policy
+from quizapp.services import audit
+from quizapp.services.catalog import accommodation_of, quiz_or_404, quiz_window, release_policy
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,52 @@ def released(session: Session, quiz: Quiz, now: datetime) -> Released:
         answers=policy.answers.is_released(now, closed_at),
         closed_for_everyone_at=closed_at,
     )
+
+
+def set_release_policy(
+    session: Session,
+    quiz_id: int,
+    policy: ReleasePolicy,
+    actor_id: int | None,
+    now: datetime,
+    *,
+    ip: str = "",
+) -> bool:
+    """Change a quiz's release policy from the browser, audited; False if it was already
+    that policy (nothing written).
+
+    The YAML's policy (as last imported) is kept alongside under "yaml", so that a later
+    import knows whether the YAML's own policy has changed since (see
+    domain.release.policy_after_import); choosing the YAML's policy again drops it."""
+    begin_write(session)
+    try:
+        quiz = quiz_or_404(session, quiz_id)
+        stored = dict(quiz.release)
+        old = release_policy(quiz).to_json()
+        new = policy.to_json()
+        if new == old:
+            session.rollback()
+            return False
+        from_yaml = stored.get("yaml", old)
+        quiz.release = new if new == from_yaml else {**new, "yaml": from_yaml}
+        audit.record(
+            session,
+            "release_policy",
+            now,
+            actor_id=actor_id,
+            quiz_id=quiz.id,
+            ip=ip,
+            old=old,
+            new=new,
+            yaml=from_yaml,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return True
+
+
+def set_in_browser(quiz: Quiz) -> bool:
+    """Was the policy set in the browser (so it differs from the YAML's)?"""
+    return "yaml" in quiz.release

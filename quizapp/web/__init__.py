@@ -49,6 +49,7 @@ def init_web(app: Flask) -> None:
         monitor,
         preview,
         progress,
+        release,
         roster,
         security,
         staff,
@@ -61,7 +62,9 @@ def init_web(app: Flask) -> None:
     filters.init_app(app)
     errors.init_app(app)
     progress.init_app(app)
-    blueprints = (auth, student, api, staff, preview, assets, stats, roster, monitor, marking)
+    blueprints = (
+        auth, student, api, staff, preview, assets, stats, roster, monitor, marking, release,
+    )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
 

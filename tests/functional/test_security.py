@@ -59,6 +59,7 @@ ROUTES = {
     "marking.history": "staff",
     "marking.regrade": "staff",
     "marking.regrade_commit": "staff",
+    "release.edit": "staff",
 }
 
 
