@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy.orm import Session
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +23,18 @@ SECRET_KEY = "browser-tests-secret-key"
 GRACE_SECONDS = 2
 SHORT_QUIZ = "browser-one-minute"
 SHORT_TITLE = "One-minute check"
+EVERY_TYPE_QUIZ = "browser-every-type"
+EVERY_TYPE_TITLE = "Every question type"
+POLL_SECONDS = 3  # the attempt page's status poll and the staff live table, in the tests
+# Students beyond `quizapp demo`'s, one per journey so that each starts from nothing.
+EXTRA_STUDENTS = [
+    ("erin", "Erin Evans"),  # every question type, reload, flag, submit, review
+    ("fred", "Fred Fox"),  # keyboard only
+    ("gwen", "Gwen Green"),  # staff journey: monitored, given extra time
+    ("hugo", "Hugo Hill"),  # a finished attempt for the accessibility and layout checks
+    ("ines", "Ines Ito"),  # the countdown's spoken warnings
+    ("jack", "Jack Jones"),  # an open attempt for the accessibility and layout checks
+]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -57,6 +72,16 @@ class LiveServer:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Student:
+    """A student with an attempt, logged in: new_context(storage_state=student.state)
+    opens a browser with their session."""
+
+    username: str
+    attempt_id: int
+    state: Any  # Playwright's storage state (the session cookie)
 
 
 def screenshot(
@@ -127,3 +152,119 @@ def pending_queue(page: Page) -> dict[str, Any]:
         "id => window.localStorage.getItem('quizapp:attempt:' + id + ':pending')", attempt_id(page)
     )
     return json.loads(raw) if raw else {}
+
+
+def logout(page: Page) -> None:
+    page.get_by_role("button", name=re.compile(r"^Log out ")).click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+@contextmanager
+def server_session(server: LiveServer) -> Iterator[Session]:
+    """A session on the live server's database, from the test process: to read what the
+    server stored, or to prepare what no page does. Reads see what requests committed
+    (each `with` is a fresh snapshot)."""
+    from quizapp import create_app
+
+    app = create_app({"QUIZAPP_DATABASE_URL": server.database_url, "SECRET_KEY": SECRET_KEY})
+    database = app.extensions["quizapp_db"]
+    try:
+        with app.app_context(), database.new_session() as session:
+            yield session
+    finally:
+        database.remove()
+        database.engine.dispose()
+
+
+@dataclass
+class ModelAnswer:
+    """What a student who knows the answers puts in the form for one question."""
+
+    number: int
+    slot: int
+    qtype: str
+    values: list[str]  # form values, in the order of the question's controls
+
+
+ESSAY = (
+    "The network is overfitting: it fits the noise of its training set, so the training "
+    "loss keeps falling while the validation loss rises. Early stopping keeps the weights "
+    "from the best validation epoch; data augmentation makes memorising images impossible."
+)
+
+
+def model_answers(server: LiveServer, attempt: int) -> list[ModelAnswer]:
+    """The model answer of every question of an attempt (its own variant: option order,
+    parameters, draws), as form values; an essay gets a short paragraph."""
+    from quizapp.models import Attempt
+    from quizapp.services.catalog import layout_of, question_of, versions_by_id
+
+    out = []
+    with server_session(server) as session:
+        row = session.get(Attempt, attempt)
+        assert row is not None
+        layout = layout_of(row)
+        versions = versions_by_id(session, (entry.version_id for entry in layout))
+        for number, entry in enumerate(layout, start=1):
+            q = question_of(versions[entry.version_id])
+            body = q.body
+            if q.type_name == "essay":
+                values = [ESSAY]
+            else:
+                values = body.form_values(entry.variant, body.model_response(entry.variant))
+            out.append(ModelAnswer(number, entry.slot, q.type_name, [str(v) for v in values]))
+    return out
+
+
+def answer_controls(page: Page, number: int) -> Locator:
+    return question(page, number).locator('[name^="slot-"]')
+
+
+def fill_answer(page: Page, answer: ModelAnswer) -> None:
+    """Answer with the mouse and keyboard as Playwright does: tick the options, choose in
+    each list, type in each box (each fires the events the page listens to)."""
+    controls = answer_controls(page, answer.number)
+    kinds = controls.evaluate_all("els => els.map(e => e.type)")
+    if all(kind in ("radio", "checkbox") for kind in kinds):
+        for value in answer.values:
+            question(page, answer.number).locator(
+                f'[name="slot-{answer.slot}"][value="{value}"]'
+            ).check()
+        return
+    assert len(kinds) == len(answer.values), (answer, kinds)
+    for i, (kind, value) in enumerate(zip(kinds, answer.values, strict=True)):
+        if kind.startswith("select"):
+            controls.nth(i).select_option(value)
+        else:
+            controls.nth(i).fill(value)
+
+
+def expect_answer(page: Page, answer: ModelAnswer) -> None:
+    """The question's controls hold exactly `answer` (after a reload, from the server)."""
+    controls = answer_controls(page, answer.number)
+    kinds = controls.evaluate_all("els => els.map(e => e.type)")
+    if all(kind in ("radio", "checkbox") for kind in kinds):
+        checked = controls.evaluate_all("els => els.filter(e => e.checked).map(e => e.value)")
+        assert sorted(checked) == sorted(answer.values), (answer, checked)
+        return
+    for i, value in enumerate(answer.values):
+        expect(controls.nth(i)).to_have_value(value)
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    """Nothing wider than the viewport: the page never scrolls sideways (WCAG 1.4.10)."""
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    if widths[0] > widths[1]:
+        wide = page.evaluate(
+            """() => { const w = document.documentElement.clientWidth;
+              return [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 0.5)
+                .slice(0, 8).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+                  (e.className && typeof e.className === 'string' ? '.' + e.className.trim()
+                   .replace(/\\s+/g, '.') : '') + ' right=' + Math.round(e.getBoundingClientRect().right)); }"""
+        )
+        raise AssertionError(
+            f"{page.url}: scrollWidth {widths[0]} > clientWidth {widths[1]}; too wide: {wide}"
+        )

@@ -22,6 +22,7 @@ from sqlalchemy import select
 import tests.browser.chromium_required  # noqa: F401  (skips or fails without Chromium)
 from tests.browser.helpers import (
     GRACE_SECONDS,
+    POLL_SECONDS,
     SAVED,
     SHORT_TITLE,
     LiveServer,
@@ -202,6 +203,20 @@ def test_countdown_reaching_zero_saves_and_finishes(
     countdown = page.locator("#countdown")
     expect(countdown).to_have_text(re.compile(r"^(0:5\d|1:00)$"))
     deadline = datetime.fromisoformat(countdown.get_attribute("data-deadline") or "")
+    # Warnings go to a polite live region, once each; the ticking countdown is not in it.
+    announcer = page.locator("#countdown-announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_have_text("1 minute left.")
+    page.evaluate(
+        """() => {
+          window.__spoken = []; window.__ticks = 0;
+          const watch = (id, seen) => new MutationObserver(seen).observe(
+            document.getElementById(id), {childList: true, characterData: true, subtree: true});
+          watch('countdown-announcer', () => window.__spoken.push(
+            document.getElementById('countdown-announcer').textContent));
+          watch('countdown', () => { window.__ticks += 1; });
+        }"""
+    )
     question(page, 1).get_by_label("Your answer").fill("5")
     expect(save_state(page, 1)).to_have_text(SAVED)
 
@@ -231,6 +246,11 @@ def test_countdown_reaching_zero_saves_and_finishes(
     _pump_until(page, lambda: bool(held), 5)
     assert held, "the last answer was never sent"
     expect(countdown).to_have_text("0:00", timeout=5_000)
+    page.wait_for_function("() => window.__spoken.length > 0", timeout=3_000, polling=50)
+    assert page.evaluate("() => window.__spoken") == [
+        "Time is up. Your last answers are being saved."
+    ]
+    assert page.evaluate("() => window.__ticks") >= 45  # a minute of ticks, said once
     _pump_until(page, lambda: bool(time_up), 1)  # an early time-up would show here
     released = time.monotonic()
     held[0].continue_()
@@ -305,7 +325,10 @@ def test_extra_time_reaches_the_open_page_without_a_reload(
         database.remove()
         database.engine.dispose()
 
-    # The page polls the status API every 30 s: the countdown follows within one poll.
-    expect(countdown).to_have_text(re.compile(r"^1:(29|30):\d\d$"), timeout=35_000)
-    assert page.evaluate("Date.now()") - loaded < 36_000
+    # The page polls the status API (every 30 s by default, every POLL_SECONDS here):
+    # the countdown follows within one poll.
+    expect(countdown).to_have_text(
+        re.compile(r"^1:(29|30):\d\d$"), timeout=(POLL_SECONDS + 5) * 1000
+    )
+    assert page.evaluate("Date.now()") - loaded < (POLL_SECONDS + 6) * 1000
     expect(page.locator("#countdown-announcer")).to_contain_text("Your deadline has changed")

@@ -1,0 +1,136 @@
+"""axe-core on every page a student or an examiner uses, at WCAG 2.2 levels A and AA,
+with the pages' real Content-Security-Policy in force (axe_required.py serves axe from
+the app's origin). Each test visits several pages and reports every violation it found,
+page by page, before failing, so one run shows all there is to fix.
+
+hugo has finished an attempt at "Every question type" (all twelve question types, marks
+and answers released: the review shows correct answers and feedback); jack has one open.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+import tests.browser.chromium_required  # noqa: F401  (skips or fails without Chromium)
+from tests.browser.axe_required import assert_no_violations, check_accessibility
+from tests.browser.helpers import (
+    EVERY_TYPE_QUIZ,
+    EVERY_TYPE_TITLE,
+    Student,
+    attempt_id,
+)
+
+QUIZ1 = "Quiz 1: Foundations"
+
+
+def test_student_pages_have_no_axe_violations(
+    new_context, finished_attempt: Student, open_attempt: Student
+) -> None:  # type: ignore[no-untyped-def]
+    found: list[str] = []
+
+    page = new_context().new_page()
+    page.goto("/login")
+    found += check_accessibility(page, "login")
+    page.get_by_label("Username").fill("jack")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".flash-error")).to_be_visible()
+    found += check_accessibility(page, "login, failed")
+
+    page = new_context(storage_state=open_attempt.state).new_page()
+    page.goto("/")
+    found += check_accessibility(page, "dashboard")
+    page.get_by_role("link", name=f"Start {QUIZ1}").click()
+    expect(page.get_by_role("button", name="Start the quiz now")).to_be_visible()
+    found += check_accessibility(page, "start page")
+    page.goto(f"/attempt/{open_attempt.attempt_id}")
+    assert attempt_id(page) == open_attempt.attempt_id
+    expect(page.locator("#save-summary")).to_have_text("All answers saved.")
+    found += check_accessibility(page, "attempt page (every question type)")
+    flag = page.locator("#q2").get_by_role("button", name="Flag for review")
+    flag.click()
+    expect(flag).to_have_attribute("aria-pressed", "true")
+    found += check_accessibility(page, "attempt page, a question flagged")
+    page.goto(f"/attempt/{open_attempt.attempt_id}/submit")
+    found += check_accessibility(page, "confirm submit")
+    page.goto("/no/such/page")
+    found += check_accessibility(page, "not found")
+
+    page = new_context(storage_state=finished_attempt.state).new_page()
+    page.goto(f"/attempt/{finished_attempt.attempt_id}/result")
+    found += check_accessibility(page, "result")
+    page.goto(f"/attempt/{finished_attempt.attempt_id}/review")
+    expect(page.locator(".review").first).to_be_visible()
+    found += check_accessibility(page, "review")
+    page.goto("/")
+    found += check_accessibility(page, "dashboard, attempt finished")
+
+    assert_no_violations(found)
+
+
+def test_staff_pages_have_no_axe_violations(
+    new_context, finished_attempt: Student, open_attempt: Student
+) -> None:  # type: ignore[no-untyped-def]
+    found: list[str] = []
+    page = new_context().new_page()
+    page.goto("/login")
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill("demo-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Quizzes", level=1)).to_be_visible()
+    found += check_accessibility(page, "staff: quizzes")
+
+    page.get_by_role("link", name=EVERY_TYPE_TITLE, exact=True).click()
+    expect(page.locator("#live-body")).to_contain_text(open_attempt.username)
+    quiz_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    found += check_accessibility(page, "staff: monitor")
+
+    page.get_by_role("link", name="Preflight check").click()
+    found += check_accessibility(page, "staff: preflight")
+    page.goto(f"/staff/quiz/{quiz_id}")
+    page.locator("#live-body").get_by_role("link", name=open_attempt.username).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(open_attempt.username)
+    found += check_accessibility(page, "staff: one student")
+    page.get_by_role("link", name=re.compile("^Extra time or attempt")).first.click()
+    found += check_accessibility(page, "staff: extra time form")
+    page.get_by_role("button", name="Apply").click()  # no reason given: errors shown
+    expect(page.locator(".flash-error").first).to_be_visible()
+    found += check_accessibility(page, "staff: extra time form with errors")
+    page.goto(f"/staff/quiz/attempt/{open_attempt.attempt_id}/finalise")
+    found += check_accessibility(page, "staff: finalise form")
+    page.goto(f"/staff/quiz/attempt/{finished_attempt.attempt_id}/reopen")
+    found += check_accessibility(page, "staff: reopen form")
+
+    page.goto("/staff/roster/")
+    found += check_accessibility(page, "staff: roster")
+    page.get_by_label("…or paste the CSV text").fill(
+        "username,name,email,extra_time_percent,groups\n"
+        "kim,Kim Kay,kim@example.ac.uk,25,lab-a\n"
+        "bad user,,not-an-email,x,\n"
+    )
+    page.get_by_role("button", name="Preview the import").click()
+    found += check_accessibility(page, "staff: roster preview with errors")
+
+    page.goto(f"/staff/marking/quiz/{quiz_id}")
+    found += check_accessibility(page, "staff: marking queue")
+    page.get_by_role("link", name=re.compile(r"^Mark question")).first.click()
+    found += check_accessibility(page, "staff: marking one question")
+    page.goto(f"/staff/marking/attempt/{finished_attempt.attempt_id}/history")
+    found += check_accessibility(page, "staff: marks history")
+    page.goto(f"/staff/marking/quiz/{quiz_id}/regrade")
+    found += check_accessibility(page, "staff: regrade")
+    page.get_by_role("button", name="Dry run").click()
+    found += check_accessibility(page, "staff: regrade dry run")
+
+    page.goto(f"/staff/stats/quiz/{quiz_id}")
+    found += check_accessibility(page, "staff: statistics")
+    page.goto(f"/staff/audit?quiz={EVERY_TYPE_QUIZ}")
+    found += check_accessibility(page, "staff: audit trail")
+    page.goto("/staff/preview/")
+    found += check_accessibility(page, "staff: preview index")
+    page.goto("/staff/preview/question/jacobian-softmax")
+    found += check_accessibility(page, "staff: preview one question")
+
+    assert_no_violations(found)
