@@ -133,4 +133,7 @@ def test_monitor_extra_time_from_the_browser_and_scores_csv(new_context) -> None
     staff.goto("/staff/")
     staff.get_by_role("link", name=f"Statistics for {QUIZ1}").click()
     expect(staff.get_by_role("heading", level=1)).to_contain_text(QUIZ1)
-    screenshot(staff, "staff-statistics", full_page=False)
+    expect(staff.get_by_role("heading", name="Score distribution")).to_be_visible()
+    screenshot(staff, "staff-statistics")
+    staff.locator("#histogram-heading").evaluate("heading => heading.scrollIntoView()")
+    screenshot(staff, "staff-statistics-charts", full_page=False)
