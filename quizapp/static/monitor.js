@@ -10,6 +10,19 @@
   var url = body.dataset.url;
   var every = (Number(body.dataset.pollSeconds) || 15) * 1000;
   var status = document.getElementById("live-status");
+  var problem = document.getElementById("live-problem");  // a polite live region
+  var failing = false;
+
+  // Say it once when refreshing stops working and once when it works again: a screen
+  // reader should not read the time of every refresh.
+  function failed(now) {
+    if (failing === now) { return; }
+    failing = now;
+    if (problem) {
+      problem.textContent = now ? "The table could not be refreshed; trying again."
+        : "The table is being refreshed again.";
+    }
+  }
   var COLUMNS = 7;
 
   function cell(tag, text) {
@@ -79,9 +92,10 @@
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         return response.json();
       })
-      .then(render)
+      .then(function (data) { render(data); failed(false); })
       .catch(function () {
         if (status) { status.textContent = "Could not refresh; trying again shortly"; }
+        failed(true);
       })
       .then(function () { window.setTimeout(poll, every); });
   }

@@ -84,6 +84,20 @@ def test_monitor_extra_time_from_the_browser_and_scores_csv(new_context) -> None
     expect(staff.locator("#live-status")).to_have_text(re.compile(r"^As of \d\d:\d\d:\d\d \S+$"))
     assert same_document(staff), "the monitor reloaded instead of refreshing its table"
     screenshot(staff, "staff-monitor", full_page=False)
+    # The refresh time is not read out at every refresh; a failure is, once, and so is
+    # the recovery.
+    assert staff.evaluate(
+        "() => !document.getElementById('live-status').closest('[aria-live], [role=status]')"
+    )
+    problem = staff.locator("#live-problem")
+    expect(problem).to_have_attribute("aria-live", "polite")
+    expect(problem).to_be_empty()
+    staff.context.set_offline(True)
+    expect(problem).to_have_text(
+        "The table could not be refreshed; trying again.", timeout=POLL_MS + 2000
+    )
+    staff.context.set_offline(False)
+    expect(problem).to_have_text("The table is being refreshed again.", timeout=POLL_MS + 2000)
 
     # Extra time from the browser: her page, then the form, prefilled with her name.
     row.get_by_role("link", name="gwen").click()
