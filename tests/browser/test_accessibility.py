@@ -98,6 +98,8 @@ def test_staff_pages_have_no_axe_violations(
     page.get_by_role("button", name="Apply").click()  # no reason given: errors shown
     expect(page.locator(".flash-error").first).to_be_visible()
     found += check_accessibility(page, "staff: extra time form with errors")
+    page.goto(f"/staff/quiz/{quiz_id}/release")
+    found += check_accessibility(page, "staff: release policy")
     page.goto(f"/staff/quiz/attempt/{open_attempt.attempt_id}/finalise")
     found += check_accessibility(page, "staff: finalise form")
     page.goto(f"/staff/quiz/attempt/{finished_attempt.attempt_id}/reopen")
