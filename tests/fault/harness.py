@@ -332,6 +332,21 @@ class AppServer:
         os.kill(victim, signal.SIGKILL)
         return victim
 
+    def reload(self, timeout: float = 60) -> tuple[list[int], list[int]]:
+        """kill -HUP the master: it starts new workers (with the code and config as they
+        are now) and lets the old ones finish their request and exit. Returns the old
+        and the new workers."""
+        assert self.proc is not None and self.proc.poll() is None
+        old = self.workers()
+        os.kill(self.proc.pid, signal.SIGHUP)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            new = self.workers()
+            if len(new) >= 2 and not set(new) & set(old):
+                return old, new
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name}: old workers {old} still there after HUP")
+
     def crash(self) -> None:
         """kill -9 the master and every worker at once, as a lost machine would."""
         assert self.proc is not None and self.proc.poll() is None

@@ -2,7 +2,9 @@
 
 - a gunicorn worker, twice (the master forks new ones; the requests they held fail at
   the client, which resends them like the attempt page's queue does);
-- the whole server, master and workers at once, then a restart on the same port.
+- the whole server, master and workers at once, then a restart on the same port;
+- and, for comparison, a graceful restart (kill -HUP the master: new workers, the old
+  ones finish their request first), where not even a request may fail.
 
 Afterwards every save the client saw acknowledged is stored (or a newer one it sent),
 is in the answer log once, and every attempt ends finalised and graded: half by the
@@ -31,8 +33,8 @@ from tests.fault.harness import (
 STUDENTS = 30
 
 
-@pytest.mark.parametrize("fault", ["worker", "server"])
-def test_kill_9_mid_load_loses_no_acknowledged_save(fault, tmp_path, processes, summary):
+@pytest.mark.parametrize("fault", ["worker", "server", "reload"])
+def test_kill_mid_load_loses_no_acknowledged_save(fault, tmp_path, processes, summary):
     phases = Phases()
     url = f"sqlite:///{tmp_path / 'quizapp.db'}"
     quiz_id, names = prepare_database(url, tmp_path / "bank", STUDENTS)
@@ -55,13 +57,19 @@ def test_kill_9_mid_load_loses_no_acknowledged_save(fault, tmp_path, processes, 
         server.start()
         faults.append((time.monotonic(), f"restarted after {time.monotonic() - down:.1f} s"))
 
+    def reload() -> None:
+        old, new = server.reload()
+        faults.append((time.monotonic(), f"HUP: workers {old} replaced by {new}"))
+
     try:
         load.start_attempts(quiz_id)
         phases.mark("log in and start")
         if fault == "worker":
             events = [(LOAD_SECONDS / 3, kill_worker), (2 * LOAD_SECONDS / 3, kill_worker)]
-        else:
+        elif fault == "server":
             events = [(LOAD_SECONDS / 3, crash_and_restart)]
+        else:
+            events = [(LOAD_SECONDS / 3, reload)]
         timeline(load, LOAD_SECONDS, events)
         phases.mark("load")
         after_fault = load.acks_since(faults[-1][0])
@@ -79,11 +87,15 @@ def test_kill_9_mid_load_loses_no_acknowledged_save(fault, tmp_path, processes, 
     assert not errors, "\n".join(errors[:20])
     # The clients went on saving after the fault (acknowledged saves after it).
     assert after_fault > 0, stats
+    if fault == "reload":
+        # A graceful restart is invisible: every request answered, nothing resent.
+        assert stats["failed_sends"] == {}, stats
     if fault == "worker":
         assert len(live_workers) == 2 and not killed & set(live_workers), (killed, live_workers)
     assert swept == len(names[1::2]) == checked["timed_out"], (swept, checked)
     summary(
-        f"kill -9 {fault} (SQLite, {STUDENTS} students, {LOAD_SECONDS:.0f} s): "
+        f"{'kill -HUP' if fault == 'reload' else 'kill -9'} {fault} (SQLite, "
+        f"{STUDENTS} students, {LOAD_SECONDS:.0f} s): "
         f"{stats['requests']} requests, {stats['saves_sent']} saves sent, "
         f"{stats['acks']} acknowledged {stats['ack_statuses']}, all {checked['acks_checked']} "
         f"found stored and logged; failed sends (resent) {stats['failed_sends']}; "
