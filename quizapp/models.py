@@ -20,6 +20,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -152,6 +153,20 @@ class Question(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)
     current_version_id: Mapped[int | None] = mapped_column(ForeignKey("question_versions.id"))
+
+
+class BankAsset(Base):
+    """An image of the bank as it was imported, by the SHA-256 of its bytes. A question
+    version's spec names its images by that digest (bank/assets.py), so an edited image
+    is a new row and the attempts that showed the old one keep showing it. Rows are never
+    changed or deleted."""
+
+    __tablename__ = "bank_assets"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class QuestionVersion(Base):

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import html
+import posixpath
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -89,6 +91,11 @@ def resolve_asset(base: Path, source_file: str, src: str) -> Path:
 
 def asset_digest(path: Path) -> str:
     """The URL digest of a file: the first DIGEST_LENGTH hex characters of its SHA-256."""
+    return file_sha256(path)[:DIGEST_LENGTH]
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
     stat = path.stat()
     return _digest(str(path), stat.st_mtime_ns, stat.st_size)
 
@@ -96,7 +103,7 @@ def asset_digest(path: Path) -> str:
 @lru_cache(maxsize=1024)
 def _digest(path: str, mtime_ns: int, size: int) -> str:
     # mtime and size in the key: an edited file is hashed again.
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:DIGEST_LENGTH]
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def find_served_asset(base: Path, digest: str, path: str) -> Path | None:
@@ -136,3 +143,72 @@ def rewrite_images(fragment: str, address: Callable[[str], str | None]) -> str:
         return match.group(1) + html.escape(new, quote=True) + match.group(3)
 
     return _IMG_SRC.sub(replace, fragment) if "<img" in fragment else fragment
+
+
+# Frozen images. An import writes the SHA-256 of each image file into the address the
+# question's Markdown gives it (``images/conv.png#sha256=<64 hex>``) and keeps the bytes
+# in the database: the digest is then part of the version's spec and content hash, so an
+# edited image makes a new question version, and the attempts started with the old one
+# keep showing the old image. Addresses the loader cannot match in the text are left as
+# written and served from the bank folder as before.
+FROZEN = "#sha256="
+_FROZEN_SRC = re.compile(r"#sha256=([0-9a-f]{64})$")
+
+
+def freeze_images(spec: Any, base: Path, source_file: str) -> tuple[Any, dict[str, Path]]:
+    """A copy of a question spec whose image addresses carry the SHA-256 of the file they
+    name, and those files by digest. Images that cannot be resolved are left alone (the
+    validator reports them)."""
+    files: dict[str, Path] = {}
+
+    def freeze_text(text: str) -> str:
+        if "![" not in text:
+            return text
+        for src in dict.fromkeys(image_sources(text)):
+            if "#" in src:
+                continue  # frozen already, or a fragment the author chose
+            try:
+                target = resolve_asset(base, source_file, src)
+            except AssetError:
+                continue
+            digest = file_sha256(target)
+            # The address as written after `](` (inline) or `[ref]:` (a reference).
+            pattern = re.compile(
+                r"(\]\(\s*<?|^\s*\[[^\]]+\]:\s*<?)" + re.escape(src) + r"(?=[\s)>]|$)", re.M
+            )
+            frozen = (src + FROZEN + digest).replace("\\", "\\\\")
+            text, count = pattern.subn(r"\g<1>" + frozen, text)
+            if count:
+                files[digest] = target
+        return text
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            return freeze_text(node)
+        if isinstance(node, dict):
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(spec), files
+
+
+def frozen_digests(spec_json: str) -> set[str]:
+    """The digests of the frozen images a spec (as JSON text) refers to."""
+    return set(re.findall(r"#sha256=([0-9a-f]{64})", spec_json))
+
+
+def frozen_address(source_file: str, src: str) -> tuple[str, str] | None:
+    """(digest, path inside the bank) of a frozen image address written in `source_file`;
+    None for an address that is not frozen or leaves the bank."""
+    match = _FROZEN_SRC.search(src)
+    if match is None or _EXTERNAL.match(src):
+        return None
+    relative = src[: match.start()].split("?", 1)[0]
+    if not relative or relative.startswith("/"):
+        return None
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(source_file), relative))
+    if path.startswith("..") or PurePosixPath(path).suffix.lower() not in ASSET_TYPES:
+        return None
+    return match.group(1), path

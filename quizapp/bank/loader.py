@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from quizapp.bank.assets import freeze_images
 from quizapp.domain.layout import SlotPlan
 from quizapp.domain.questions import Question, content_hash, read_question
 from quizapp.domain.quiz import QuizDef, read_quiz
@@ -65,6 +66,7 @@ class Bank:
     questions: dict[str, LoadedQuestion] = field(default_factory=dict)
     quizzes: dict[str, LoadedQuiz] = field(default_factory=dict)
     problems: list[BankProblem] = field(default_factory=list)
+    assets: dict[str, Path] = field(default_factory=dict)  # image files by SHA-256
 
     @property
     def ok(self) -> bool:
@@ -214,8 +216,13 @@ def _add_question(
             path + ("id",), f"duplicate id {question.key!r} (also {first.file}:{first.line})"
         )
         return
+    # Images are frozen into the spec (their SHA-256 in the address), so an edited image
+    # is a new version of the question: see bank/assets.py.
+    base = bank.root if bank.root.is_dir() else bank.root.parent
+    stored, images = freeze_images(spec, base, name)
+    bank.assets.update(images)
     bank.questions[question.key] = LoadedQuestion(
-        question, spec, content_hash(spec), name, lines.line_of(path)
+        question, stored, content_hash(stored), name, lines.line_of(path)
     )
 
 

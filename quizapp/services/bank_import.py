@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from quizapp.bank.assets import ASSET_TYPES, frozen_digests
 from quizapp.bank.loader import Bank, LoadedQuiz
 from quizapp.db import begin_write
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.release import policy_after_import
-from quizapp.models import Question, QuestionVersion, Quiz, QuizSlot, utcnow
+from quizapp.models import BankAsset, Question, QuestionVersion, Quiz, QuizSlot, utcnow
 from quizapp.services.errors import InvalidInput
 
 
@@ -104,6 +105,7 @@ def _sync_questions(session: Session, bank: Bank, report: ImportReport) -> None:
                 source=f"{loaded.file}:{loaded.line}",
             )
             session.add(version)
+            _store_images(session, bank, frozen_digests(canonical_json(loaded.spec)))
             session.flush()
         if row is None:
             session.add(Question(key=key, current_version_id=version.id))
@@ -111,6 +113,25 @@ def _sync_questions(session: Session, bank: Bank, report: ImportReport) -> None:
         else:
             row.current_version_id = version.id
             report.new_versions.append(key)
+
+
+def _store_images(session: Session, bank: Bank, digests: set[str]) -> None:
+    """Keep the bytes of every image a new version names, once per digest."""
+    if not digests:
+        return
+    missing = digests - set(
+        session.scalars(select(BankAsset.digest).where(BankAsset.digest.in_(digests)))
+    )
+    for digest in sorted(missing):
+        path = bank.assets[digest]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise InvalidInput(
+                f"{path.name} changed while the bank was being imported; nothing was imported: "
+                "import it again."
+            )
+        media_type = ASSET_TYPES[path.suffix.lower()]
+        session.add(BankAsset(digest=digest, media_type=media_type, data=data))
 
 
 def _quiz_hash(loaded: LoadedQuiz) -> str:

@@ -6,16 +6,19 @@ path alone. Anything else (a stale digest, `..`, a non-image, a file outside the
 is a plain 404.
 
 Image addresses are resolved when a page is rendered: `asset_rewriter(source)` turns the
-relative `src` an author wrote in a question from bank file `source` into this URL.
+relative `src` an author wrote in a question from bank file `source` into this URL. An
+imported version's images are frozen (bank/assets.py): their address carries the full
+SHA-256, and `/assets/<sha256>/<path>` serves the bytes kept in the database, so an old
+attempt keeps showing the image it was shown even after the file is edited.
 The `bank_assets` template filter does the same inside templates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from flask import Blueprint, abort, current_app, send_file, url_for
+from flask import Blueprint, abort, current_app, request, send_file, url_for
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -25,9 +28,12 @@ from quizapp.bank.assets import (
     asset_digest,
     asset_path,
     find_served_asset,
+    frozen_address,
     resolve_asset,
     rewrite_images,
 )
+from quizapp.models import BankAsset
+from quizapp.web import db_session
 from quizapp.web.security import student_required
 
 bp = Blueprint("assets", __name__)
@@ -46,7 +52,14 @@ def source_file(source: str) -> str:
 
 
 def asset_url(source: str, src: str) -> str | None:
-    """The served URL of image `src` written in bank file `source`; None if unservable."""
+    """The served URL of image `src` written in bank file `source`; None if unservable.
+
+    A frozen address (``…#sha256=<digest>``, written by the import) is served from the
+    database, whatever the bank folder holds now; any other from the bank folder."""
+    frozen = frozen_address(source_file(source), src)
+    if frozen is not None:
+        digest, path = frozen
+        return url_for("assets.asset", digest=digest, path=path)
     base = bank_root()
     try:
         target = resolve_asset(base, source_file(source), src)
@@ -69,6 +82,8 @@ def bank_assets_filter(fragment: str, source: str) -> Markup:
 @bp.route("/assets/<digest>/<path:path>")
 @student_required
 def asset(digest: str, path: str) -> Response:
+    if len(digest) == FROZEN_DIGEST_LENGTH:
+        return _frozen(digest, path)
     target = find_served_asset(bank_root(), digest, path)
     if target is None:
         abort(404)
@@ -77,3 +92,17 @@ def asset(digest: str, path: str) -> Response:
     # the user had to log in).
     response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
     return response
+
+
+FROZEN_DIGEST_LENGTH = 64
+
+
+def _frozen(digest: str, path: str) -> Response:
+    """An image as it was when its question version was imported."""
+    image = db_session().get(BankAsset, digest)
+    if image is None or ASSET_TYPES.get(PurePosixPath(path).suffix.lower()) != image.media_type:
+        abort(404)
+    response = Response(image.data, mimetype=image.media_type)
+    response.set_etag(digest)
+    response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
+    return response.make_conditional(request)

@@ -14,7 +14,9 @@ from tests.conftest import SAMPLE_BANK, Auth
 
 CONV = SAMPLE_BANK / "questions" / "images" / "conv.png"
 DIGEST = hashlib.sha256(CONV.read_bytes()).hexdigest()[:16]
-IMAGE_URL = f"/assets/{DIGEST}/questions/images/conv.png"
+IMAGE_URL = f"/assets/{DIGEST}/questions/images/conv.png"  # from the bank folder
+# As imported (frozen with its version, kept in the database): the whole SHA-256.
+FROZEN_URL = f"/assets/{hashlib.sha256(CONV.read_bytes()).hexdigest()}/questions/images/conv.png"
 BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken_bank"
 
 
@@ -105,13 +107,14 @@ def test_images_are_served_by_content_hash_to_logged_in_users(
     assert client.get(IMAGE_URL).status_code == 302  # not logged in: to the login page
     auth.login("staff")
     page = client.get("/staff/preview/question/cnn-output-shape-vector").get_data(as_text=True)
-    assert f'<img src="{IMAGE_URL}" alt="A 3×3 kernel window' in page
+    assert f'<img src="{FROZEN_URL}" alt="A 3×3 kernel window' in page
     other = client.application.test_client()  # a student, in a second browser
     Auth(other).login("alice")
-    with other.get(IMAGE_URL) as response:  # closes the streamed file
-        assert response.status_code == 200 and response.mimetype == "image/png"
-        assert response.data == CONV.read_bytes()
-        assert response.headers["Cache-Control"] == "private, max-age=31536000, immutable"
+    for url in (FROZEN_URL, IMAGE_URL):  # as imported, and from the bank folder
+        with other.get(url) as response:  # closes the streamed file
+            assert response.status_code == 200 and response.mimetype == "image/png"
+            assert response.data == CONV.read_bytes()
+            assert response.headers["Cache-Control"] == "private, max-age=31536000, immutable"
     for path in (
         f"/assets/{'0' * 16}/questions/images/conv.png",  # stale or guessed digest
         f"/assets/{DIGEST}/questions/images/../images/conv.png",
