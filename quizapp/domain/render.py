@@ -219,3 +219,9 @@ def labelled_maths(fragment: str) -> str:
         )
 
     return _MATH_ELEMENT.sub(replace, fragment)
+
+
+def render_label(text: str) -> str:
+    """An author's one-line label (an option, a matching item, a part's name) as sanitised
+    HTML for a page that describes an answer: render_inline, then labelled_maths."""
+    return labelled_maths(render_inline(text))

@@ -8,6 +8,7 @@ into a stored response, and grades a response to an exact fraction of the marks.
 from __future__ import annotations
 
 import enum
+import html
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -146,6 +147,18 @@ class QuestionType(ABC):
     @abstractmethod
     def describe_answer(self, variant: Variant) -> str:
         """The correct answer in words (shown only after release)."""
+
+    # The HTML descriptions are for pages (review, marking, regrade, preview); the plain
+    # ones above stay for CSV exports and messages. Types whose descriptions include
+    # author-written labels (Markdown with maths) override these to render them; whatever
+    # a student typed is always escaped, never read as Markdown, maths or HTML.
+    def describe_response_html(self, variant: Variant, response: Response) -> str:
+        """describe_response as sanitised HTML. Default: the plain text, escaped."""
+        return html.escape(self.describe_response(variant, response))
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        """describe_answer as sanitised HTML. Default: the plain text, escaped."""
+        return html.escape(self.describe_answer(variant))
 
     def render_problems(self, variant: Variant) -> list[str]:
         """Problems with this variant that the validator should report (e.g. duplicate options)."""

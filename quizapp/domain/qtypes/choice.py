@@ -7,6 +7,7 @@ option ids nor their order can give the answer away (a known leak elsewhere).
 
 from __future__ import annotations
 
+import html
 import random
 import string
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from quizapp.domain.qtypes.base import (
     StudentView,
     Variant,
 )
-from quizapp.domain.render import render_inline
+from quizapp.domain.render import render_inline, render_label
 from quizapp.domain.spec import SpecReader
 
 LETTERS = string.ascii_uppercase
@@ -134,6 +135,13 @@ class _ChoiceBase(QuestionType):
                 return f"{LETTERS[i]}. {o.text}"
         return f"(option {key} no longer exists)"
 
+    def _label_html(self, variant: Variant, key: str) -> str:
+        """_label as HTML: the option's Markdown and maths rendered."""
+        for i, o in enumerate(self._ordered(variant)):
+            if o.key == key:
+                return f"{LETTERS[i]}. {render_label(o.text)}"
+        return html.escape(f"(option {key} no longer exists)")
+
     def render_problems(self, variant: Variant) -> list[str]:
         rendered = [c.html for c in self.view(variant).choices]
         if len(set(rendered)) != len(rendered):
@@ -179,6 +187,14 @@ class SingleChoice(_ChoiceBase):
 
     def describe_answer(self, variant: Variant) -> str:
         return self._label(variant, self.model_response(variant))
+
+    def describe_response_html(self, variant: Variant, response: Response) -> str:
+        if response is None:
+            return "(no answer)"
+        return self._label_html(variant, str(response))
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        return self._label_html(variant, self.model_response(variant))
 
 
 @register
@@ -269,3 +285,12 @@ class MultipleResponse(_ChoiceBase):
 
     def describe_answer(self, variant: Variant) -> str:
         return self.describe_response(variant, self.model_response(variant))
+
+    def describe_response_html(self, variant: Variant, response: Response) -> str:
+        if not response:
+            return "(no answer)"
+        keys = response if isinstance(response, list) else [response]
+        return "; ".join(self._label_html(variant, str(k)) for k in keys)
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        return self.describe_response_html(variant, self.model_response(variant))

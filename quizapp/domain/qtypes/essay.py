@@ -35,6 +35,7 @@ from quizapp.domain.qtypes.base import (
     Variant,
     accept_single_text,
 )
+from quizapp.domain.render import render_markdown
 from quizapp.domain.spec import SpecReader
 
 
@@ -95,3 +96,10 @@ class Essay(QuestionType):
 
     def describe_answer(self, variant: Variant) -> str:
         return self.sample_answer or "(marked by staff)"
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        # The sample answer is the author's Markdown (the response, typed by the student,
+        # stays escaped by the default describe_response_html).
+        if not self.sample_answer:
+            return "(marked by staff)"
+        return render_markdown(self.sample_answer)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import ClassVar, Self
@@ -44,7 +44,7 @@ from quizapp.domain.qtypes.base import (
     Variant,
 )
 from quizapp.domain.qtypes.text import item_reader
-from quizapp.domain.render import render_inline
+from quizapp.domain.render import render_inline, render_label
 from quizapp.domain.spec import SpecReader
 
 LETTERS = string.ascii_uppercase
@@ -170,15 +170,22 @@ class Matching(QuestionType):
         # Every left paired with a right that is not its own.
         return [{str(i): self.key(0 if r != 0 else 1) for i, r in enumerate(self.answer)}]
 
-    def _describe(self, variant: Variant, response: dict[object, object]) -> str:
+    def _describe(
+        self,
+        variant: Variant,
+        response: dict[object, object],
+        label: Callable[[str], str] = str,
+    ) -> str:
+        """Each left with its chosen right; `label` turns an author's text into the output
+        format (unchanged for plain text, render_label for HTML)."""
         letters = {k: LETTERS[i] for i, k in enumerate(self._shown(variant))}
         parts = []
         for i, left in enumerate(self.lefts):
             key = response.get(str(i))
             if isinstance(key, str) and key in letters:
-                parts.append(f"{left} → {letters[key]}. {self._text(key)}")
+                parts.append(f"{label(left)} → {letters[key]}. {label(self._text(key))}")
             else:
-                parts.append(f"{left} → (none)")
+                parts.append(f"{label(left)} → (none)")
         return "; ".join(parts)
 
     def describe_response(self, variant: Variant, response: Response) -> str:
@@ -188,6 +195,14 @@ class Matching(QuestionType):
 
     def describe_answer(self, variant: Variant) -> str:
         return self._describe(variant, self.model_response(variant))
+
+    def describe_response_html(self, variant: Variant, response: Response) -> str:
+        if not isinstance(response, dict) or not response:
+            return "(no answer)"
+        return self._describe(variant, response, render_label)
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        return self._describe(variant, self.model_response(variant), render_label)
 
     def render_problems(self, variant: Variant) -> list[str]:
         rendered = [c.html for c in self.view(variant).choices]

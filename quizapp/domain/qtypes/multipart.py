@@ -46,7 +46,7 @@ from quizapp.domain.qtypes.base import (
 )
 from quizapp.domain.qtypes.numeric import Numeric
 from quizapp.domain.qtypes.text import ShortText, item_reader
-from quizapp.domain.render import render_inline
+from quizapp.domain.render import render_inline, render_label
 from quizapp.domain.spec import SpecReader
 
 PART_ID = re.compile(r"^[A-Za-z0-9_-]{1,30}$")
@@ -174,3 +174,17 @@ class MultiPart(QuestionType):
 
     def describe_answer(self, variant: Variant) -> str:
         return "; ".join(f"{p.label}: {p.body.describe_answer(variant)}" for p in self.parts)
+
+    def describe_response_html(self, variant: Variant, response: Response) -> str:
+        """Each part's label rendered, and what was typed in it escaped (its own html)."""
+        if not isinstance(response, dict) or not response:
+            return "(no answer)"
+        return "; ".join(
+            f"{render_label(p.label)}: {p.body.describe_response_html(variant, response.get(p.id))}"
+            for p in self.parts
+        )
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        return "; ".join(
+            f"{render_label(p.label)}: {p.body.describe_answer_html(variant)}" for p in self.parts
+        )

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import ClassVar, Self
@@ -48,7 +48,7 @@ from quizapp.domain.qtypes.base import (
     StudentView,
     Variant,
 )
-from quizapp.domain.render import render_inline
+from quizapp.domain.render import render_inline, render_label
 from quizapp.domain.spec import SpecReader
 
 LETTERS = string.ascii_uppercase
@@ -154,19 +154,31 @@ class Ordering(QuestionType):
     def wrong_responses(self, variant: Variant) -> list[Response]:
         return [list(reversed(self._keys()))]
 
-    def describe_response(self, variant: Variant, response: Response) -> str:
-        if not isinstance(response, list) or not response:
-            return "(no answer)"
+    def _describe(self, response: list[object], label: Callable[[str], str] = str) -> str:
+        """The items in the given order; `label` as in Matching._describe."""
         texts = []
         for k in response:
             if isinstance(k, str) and k.isdigit() and int(k) < len(self.items):
-                texts.append(self.items[int(k)])
+                texts.append(label(self.items[int(k)]))
             else:
                 texts.append("(empty)")
         return " → ".join(texts)
 
+    def describe_response(self, variant: Variant, response: Response) -> str:
+        if not isinstance(response, list) or not response:
+            return "(no answer)"
+        return self._describe(response)
+
     def describe_answer(self, variant: Variant) -> str:
         return " → ".join(self.items)
+
+    def describe_response_html(self, variant: Variant, response: Response) -> str:
+        if not isinstance(response, list) or not response:
+            return "(no answer)"
+        return self._describe(response, render_label)
+
+    def describe_answer_html(self, variant: Variant) -> str:
+        return " → ".join(render_label(item) for item in self.items)
 
     def render_problems(self, variant: Variant) -> list[str]:
         rendered = [c.html for c in self.view(variant).choices]

@@ -84,6 +84,8 @@ def test_json_round_trip_and_model_answer(type_name):
             assert q.grade(variant, json.loads(json.dumps(wrong))).fraction < 1
         assert isinstance(q.describe_answer(variant), str)
         assert isinstance(q.describe_response(variant, model), str)
+        assert isinstance(q.describe_answer_html(variant), str)
+        assert isinstance(q.describe_response_html(variant, model), str)
 
 
 @pytest.mark.parametrize("type_name", sorted(SPECS))
@@ -125,6 +127,7 @@ def test_grading_any_stored_value_never_raises(type_name, response, seed):
     grade = q.grade(variant, response)
     assert 0 <= grade.fraction <= 1
     assert isinstance(q.describe_response(variant, response), str)
+    assert isinstance(q.describe_response_html(variant, response), str)
     q.form_values(variant, response)
 
 
