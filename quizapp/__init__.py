@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from quizapp.config import settings_from_env
 from quizapp.db import Database
@@ -40,6 +41,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_web(app)
     check_access_rules(app)
+
+    if hops := app.config["QUIZAPP_TRUSTED_PROXIES"]:
+        # Behind nginx every request comes from the proxy: without this the per-address
+        # login limit would count a whole cohort as one address and the answer log would
+        # record the proxy. Only the given number of hops is trusted, so a student cannot
+        # choose their address with a forged X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from quizapp.cli import register_commands
 

@@ -41,6 +41,9 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         # PostgreSQL connections per app process (ignored for SQLite): see db.make_engine.
         "QUIZAPP_DB_POOL_SIZE": int(env.get("QUIZAPP_DB_POOL_SIZE", "4")),
         "QUIZAPP_DB_MAX_OVERFLOW": int(env.get("QUIZAPP_DB_MAX_OVERFLOW", "4")),
+        # How many reverse proxies (nginx, a load balancer) stand in front of the app and
+        # set X-Forwarded-For / -Proto; 0 means none, and the headers are ignored.
+        "QUIZAPP_TRUSTED_PROXIES": int(env.get("QUIZAPP_TRUSTED_PROXIES", "0")),
         "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
         "QUIZAPP_GRACE": timedelta(seconds=grace),
         "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),

@@ -53,6 +53,7 @@ def init_web(app: Flask) -> None:
         roster,
         security,
         staff,
+        static_files,
         stats,
         student,
     )  # fmt: skip
@@ -62,6 +63,7 @@ def init_web(app: Flask) -> None:
     filters.init_app(app)
     errors.init_app(app)
     progress.init_app(app)
+    static_files.init_app(app)
     blueprints = (
         auth, student, api, staff, preview, assets, stats, roster, monitor, marking, release,
     )  # fmt: skip
