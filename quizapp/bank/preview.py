@@ -66,8 +66,8 @@ class PreviewItem:
     variant: Variant
     stem_html: str
     view: StudentView
-    answer: str  # describe_answer (Markdown-ish plain text)
-    answer_html: str  # the same, rendered
+    answer: str  # describe_answer (plain text)
+    answer_html: str  # describe_answer_html (author's labels rendered, typed answers escaped)
     model_values: list[str]  # the form values of the model answer (to fill a widget)
     feedback_html: str
     parameters: dict[str, str]
@@ -141,7 +141,7 @@ def preview_question(
         stem_html=rewrite(question.stem_html(variant)),
         view=rewrite_view(body.view(variant), rewrite),
         answer=answer,
-        answer_html=rewrite(render_markdown(answer)),
+        answer_html=rewrite(body.describe_answer_html(variant)),
         model_values=values,
         feedback_html=rewrite(render_markdown(question.feedback)) if question.feedback else "",
         parameters=body.text_params(variant),

@@ -24,6 +24,7 @@ from quizapp.db import begin_write
 from quizapp.domain.layout import LayoutEntry
 from quizapp.domain.qtypes.base import Grade, GradeStatus
 from quizapp.domain.questions import Question
+from quizapp.domain.render import render_markdown
 from quizapp.domain.scoring import total
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, User
@@ -235,6 +236,7 @@ class MarkingItem:
     question: Question
     value: Any  # the stored answer (None: no answer)
     response: str  # the answer in words, as given
+    response_html: str  # the same as sanitised HTML (labels rendered, typed text escaped)
     mark: Mark | None
 
     @property
@@ -250,6 +252,8 @@ class StemGroup:
     source: str
     stem_html: str
     items: list[MarkingItem] = field(default_factory=list)
+    sample_answer_html: str = ""  # essays: the author's sample answer and guide, rendered
+    marking_guide_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -303,6 +307,7 @@ def slot_page(session: Session, quiz_id: int, slot: int, *, everything: bool = F
             question=question,
             value=value,
             response=question.body.describe_response(entry.variant, value),
+            response_html=question.body.describe_response_html(entry.variant, value),
             mark=marks.get((attempt.id, slot)),
         )
         if item.needs_marking:
@@ -312,7 +317,17 @@ def slot_page(session: Session, quiz_id: int, slot: int, *, everything: bool = F
         stem = question.stem_html(entry.variant)
         group = groups.get((version.id, stem))
         if group is None:
-            group = groups[(version.id, stem)] = StemGroup(question, version.source, stem)
+            sample = getattr(question.body, "sample_answer", "")
+            guide = getattr(question.body, "marking_guide", "")
+            group = groups[(version.id, stem)] = StemGroup(
+                question,
+                version.source,
+                stem,
+                sample_answer_html=question.body.describe_answer_html(entry.variant)
+                if sample
+                else "",
+                marking_guide_html=render_markdown(guide) if guide else "",
+            )
         group.items.append(item)
     return SlotPage(
         quiz=quiz,

@@ -114,6 +114,7 @@ class RegradeRow:
     slot: int
     marks: Fraction  # the slot's maximum
     response: str  # the stored answer in words
+    response_html: str  # the same as sanitised HTML (labels rendered, typed text escaped)
     old_mark: Fraction | None
     old_mark_id: int | None
     old_version_id: int  # the layout's version before
@@ -549,6 +550,7 @@ def _row(
         slot=entry.slot,
         marks=entry.marks,
         response=question.body.describe_response(entry.variant, value),
+        response_html=question.body.describe_response_html(entry.variant, value),
         old_mark=old.marks if old is not None else None,
         old_mark_id=old.id if old is not None else None,
         old_version_id=entry.version_id,

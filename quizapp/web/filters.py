@@ -39,6 +39,12 @@ def init_app(app: Flask) -> None:
         MathML for the eye and get a text reading for screen readers."""
         return Markup(labelled_maths(str(fragment)))
 
+    @app.template_filter("sanitised")
+    def sanitised(fragment: str) -> Markup:
+        """HTML that quizapp.domain produced through its sanitiser (domain.render), such
+        as describe_response_html: safe to insert as it is. Never for anything else."""
+        return Markup(str(fragment))
+
     @app.template_filter("minutes")
     def minutes(seconds: float | None) -> str:
         if seconds is None:

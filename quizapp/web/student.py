@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from quizapp.domain.render import render_markdown
@@ -251,9 +252,11 @@ def review(attempt_id: int) -> str | Response:
                 "marks": entry.marks,
                 "stem_html": question.stem_html(entry.variant),
                 "source": sources.get(entry.version_id, ""),
-                "response": question.body.describe_response(entry.variant, value),
+                # Sanitised HTML from the domain (author's labels rendered, whatever the
+                # student typed escaped), hence Markup.
+                "response": Markup(question.body.describe_response_html(entry.variant, value)),
                 "mark": mark,
-                "correct_answer": question.body.describe_answer(entry.variant)
+                "correct_answer": Markup(question.body.describe_answer_html(entry.variant))
                 if visible.answers
                 else None,
                 "feedback_html": render_markdown(question.feedback)

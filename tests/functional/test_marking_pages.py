@@ -71,6 +71,10 @@ def test_staff_mark_an_essay_from_the_queue(client, auth, session, users, essay)
     assert html.count('class="stem"') == 1 and "Diagnosing overfitting" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;early stopping&lt;/b&gt;" in html
     assert "<script>alert(1)" not in html
+    # The sample answer is the author's Markdown, drawn as such.
+    assert (
+        '<summary>Sample answer</summary><div class="review correct-answer"><p>The network' in html
+    )
     prefix = f"a{attempt.id}"
     url = f"/staff/marking/quiz/{quiz_id}/slot/{slot}/attempt/{attempt.id}"
     based_on = re.search(rf'name="{prefix}-based_on" type="hidden" value="(\d+)"', html).group(1)
@@ -235,3 +239,32 @@ def test_regrade_of_a_question_nobody_answered_says_so(client, auth, session, us
         },
     )
     assert refused.status_code == 400 and "No option 9" in refused.get_data(as_text=True)
+
+
+def test_marking_and_regrade_pages_draw_the_maths_of_options(
+    client, auth, session, users, sample_bank, clock
+):
+    start = QUIZ2_OPENS + timedelta(hours=1)
+    quiz = session.scalars(select(Quiz).where(Quiz.key == "quiz2-gradients-and-shapes")).one()
+    attempt = svc.start_attempt(session, quiz.id, session.get(User, users["alice"]), start, GRACE)
+    entry, question = next(
+        (e, q) for e, q in attempt_questions(session, attempt) if q.key == "init-he-relu"
+    )
+    lecun = question.body.form_values(entry.variant, "1")  # $W_{ij} \sim \mathcal{N}(0,\, 1/n)$
+    svc.save_answers(session, attempt.id, {entry.slot: lecun}, 1, start, GRACE)
+    assert svc.submit_attempt(session, attempt, start + timedelta(minutes=5), GRACE)
+    clock.set(start + timedelta(hours=2))
+    auth.login("staff")
+
+    page = client.get(f"/staff/marking/quiz/{quiz.id}/slot/{entry.slot}?all=1")
+    cell = re.search(r'<dd class="response">(.*?)</dd>', page.get_data(as_text=True), re.DOTALL)
+    assert cell and cell[1].startswith(f"{lecun[0]}. ")
+    assert "<math" in cell[1] and "$" not in cell[1] and "N(0, 1/n)" in cell[1]
+
+    form = client.get(f"/staff/marking/quiz/{quiz.id}/regrade").get_data(as_text=True)
+    dry = client.post(
+        f"/staff/marking/quiz/{quiz.id}/regrade",
+        data={"csrf_token": csrf_of(form), "question": "init-he-relu", "mode": "regrade"},
+    ).get_data(as_text=True)
+    cell = re.search(r'<span class="response">(.*?)</span></td>', dry, re.DOTALL)
+    assert cell and "<math" in cell[1] and "$" not in cell[1] and "N(0, 1/n)" in cell[1]
