@@ -5,7 +5,8 @@
 // - Time: every API response carries the server's time and the current deadline. The
 //   browser only measures elapsed time since then, so a wrong client clock is harmless,
 //   and extra time granted by staff arrives with the next response (the status is polled
-//   every data-poll-seconds, 30 s by default: QUIZAPP_STATUS_POLL_SECONDS).
+//   when the page has heard nothing from the server for data-poll-seconds, 30 s by
+//   default: QUIZAPP_STATUS_POLL_SECONDS; a student who is saving needs no polls).
 // - Saves: each change gets a sequence number "page base + counter" (the base is the
 //   server's time when the page was rendered), so a late, older request never overwrites
 //   a newer answer on the server. Unacknowledged answers wait in localStorage.
@@ -38,6 +39,8 @@
   var finishing = false;
   var finished = false;
   var warned = {};
+  var held = {};                 // slot -> the values the server holds or is being sent
+  var pollTimer = null;
 
   // ---------- local queue ----------
   function loadPending() {
@@ -141,6 +144,7 @@
   }
 
   function followServerClock(data) {
+    schedulePoll();
     if (data.server_now) { offset = Date.parse(data.server_now) - Date.now(); }
     if (data.deadline) {
       var changed = deadline !== null && Date.parse(data.deadline) !== deadline;
@@ -170,6 +174,7 @@
       });
     }
     var url = "/api/attempts/" + attemptId + "/answers/" + slot;
+    held[slot] = JSON.stringify(item.values);
     var request = api("PUT", url, { value: item.values, seq: item.seq }, keepalive)
       .then(function (r) {
         inFlight[slot] = false;
@@ -178,6 +183,7 @@
           followServerClock(r.data);
           if (current && current.seq === item.seq) { delete pending[slot]; storePending(); }
           if (r.data.status === "stale") {
+            delete held[slot];
             setState(slot, "A newer answer from another window is saved. Reload the page to see it.", "problem");
           } else if (!pending[slot]) {
             setState(slot, "Saved " + r.data.saved_at_local, "saved");
@@ -232,8 +238,15 @@
   }
 
   function queueSlot(slot, delay) {
-    pending[slot] = { values: valuesOf(slot), seq: nextSeq() };
-    storePending();
+    var values = valuesOf(slot);
+    var same = JSON.stringify(values);
+    // The change event that follows typing (on leaving the field) repeats a value the
+    // input events already sent: nothing new to save.
+    if (!pending[slot] && held[slot] === same) { return; }
+    if (!pending[slot] || JSON.stringify(pending[slot].values) !== same) {
+      pending[slot] = { values: values, seq: nextSeq() };
+      storePending();
+    }
     setState(slot, "Not saved yet", "unsaved");
     updateNav(slot);
     updateSummary(false);
@@ -332,11 +345,16 @@
     if (left <= 0 && !finishing) { timeUp(); }
   }
 
+  function schedulePoll() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, pollEvery);
+  }
+
   function poll() {
     if (finished) { return; }
     api("GET", statusUrl).then(function (r) {
-      if (r.status === 200) { followServerClock(r.data); }
-    }).catch(function () { /* offline: the countdown continues from the last reply */ });
+      if (r.status === 200) { followServerClock(r.data); } else { schedulePoll(); }
+    }).catch(function () { schedulePoll(); /* offline: the countdown carries on */ });
   }
 
   // ---------- the sticky bar ----------
@@ -357,6 +375,10 @@
   // ---------- start ----------
   // Answers typed before a reload or a lost connection, never acknowledged: put them
   // back in the form and send them again (with their original sequence numbers).
+  form.querySelectorAll('[name^="slot-"]').forEach(function (el) {
+    var slot = slotOf(el);
+    if (slot && !(slot in held)) { held[slot] = JSON.stringify(valuesOf(slot)); }  // as rendered
+  });
   Object.keys(pending).forEach(function (slot) {
     applyValues(slot, pending[slot].values);
     setState(slot, "Not saved yet (restored on this device)", "unsaved");
@@ -366,5 +388,5 @@
   flush();
   tick();
   setInterval(tick, 1000);
-  setInterval(poll, pollEvery);
+  schedulePoll();
 })();

@@ -34,6 +34,7 @@ EXTRA_STUDENTS = [
     ("hugo", "Hugo Hill"),  # a finished attempt for the accessibility and layout checks
     ("ines", "Ines Ito"),  # the countdown's spoken warnings
     ("jack", "Jack Jones"),  # an open attempt for the accessibility and layout checks
+    ("kate", "Kate Kerr"),  # the requests an attempt page makes
 ]
 CHROMIUM_ARGS = [
     "--no-sandbox",
