@@ -22,9 +22,15 @@ run: $(STAMP)
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) 'quizapp:create_app()'
 
-## test: install with test extras and run the whole suite.
+## test: install with test extras and run the whole test suite: pytest (unit, integration,
+##       functional, fuzz, browser), then the fault tests (make fault). FAULT=0 leaves
+##       the fault tests out (the PostgreSQL run in .ci/run: they cover it themselves).
+FAULT ?= 1
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+ifeq ($(FAULT),1)
+	$(MAKE) --no-print-directory fault
+endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check quizapp tests
