@@ -24,17 +24,18 @@ def _fingerprint(path: Path, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def fingerprint(static_folder: str, filename: str) -> str | None:
-    path = (Path(static_folder) / filename).resolve()
-    if Path(static_folder).resolve() not in path.parents or not path.is_file():
+def fingerprint(static_root: Path, filename: str) -> str | None:
+    """The content hash of a file under `static_root` (resolved), or None if it is not one."""
+    path = (static_root / filename).resolve()
+    if static_root not in path.parents or not path.is_file():
         return None
     stat = path.stat()
     return _fingerprint(path, stat.st_mtime_ns, stat.st_size)
 
 
 def init_app(app: Flask) -> None:
-    static_folder = app.static_folder
-    assert static_folder is not None
+    assert app.static_folder is not None
+    static_folder = Path(app.static_folder).resolve()
 
     @app.url_defaults
     def add_fingerprint(endpoint: str, values: dict[str, Any]) -> None:

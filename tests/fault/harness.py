@@ -272,6 +272,24 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def stop_master(
+    proc: subprocess.Popen[bytes], workers: set[int], first: signal.Signals, grace: float
+) -> None:
+    """Stop a master process gracefully with `first`, SIGKILL it after `grace` seconds,
+    then SIGKILL any of its workers (ever seen) still alive, by PID."""
+    if proc.poll() is None:
+        proc.send_signal(first)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    for pid in workers:
+        if not is_gone(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 class AppServer:
     """gunicorn with the production settings (gunicorn.conf.py: sync workers), 2 workers,
     on a fixed port so that a restart comes back where the clients (or nginx) expect it.
@@ -360,17 +378,7 @@ class AppServer:
         if self.proc is None:
             return
         self.workers()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        for pid in self.known_workers:
-            if not is_gone(pid):
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        stop_master(self.proc, self.known_workers, signal.SIGTERM, grace=15)
 
     def error_summary(self) -> list[str]:
         """Each distinct exception the server logged (its last line), with a count."""
@@ -491,17 +499,8 @@ class Nginx:
         if self.proc is None:
             return
         self.known_workers.update(children(self.proc.pid) if self.proc.poll() is None else [])
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish what is in flight
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        for pid in self.known_workers:
-            if not is_gone(pid):
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        # SIGQUIT: nginx's graceful stop, finishing what is in flight.
+        stop_master(self.proc, self.known_workers, signal.SIGQUIT, grace=10)
 
     def errors(self) -> str:
         out = []
