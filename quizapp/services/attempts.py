@@ -102,6 +102,12 @@ def start_attempt(
         raise Conflict("This quiz has closed.")
     used = _attempts_used(session, quiz.id, user.id)
     if used >= rules.max_attempts:
+        # On PostgreSQL each statement sees what was committed before it began: another
+        # tab's start may have committed between the check above and this count. Its
+        # attempt is then the one to return, not a refusal.
+        winner = in_progress_attempt(session, quiz.id, user.id)
+        if winner is not None and not finalize_if_expired(session, winner, now, grace):
+            return winner
         raise Conflict("You have no attempts left for this quiz.")
 
     slots = session.scalars(
