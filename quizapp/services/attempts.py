@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 
 from quizapp.db import begin_write
 from quizapp.domain.layout import LayoutEntry, LayoutError, SlotPlan, build_layout
-from quizapp.domain.qtypes.base import UNANSWERED, Grade, InvalidSubmission
+from quizapp.domain.qtypes.base import (
+    UNANSWERED,
+    AnswerOutOfBounds,
+    Grade,
+    InvalidSubmission,
+)
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import slot_mark, total
 from quizapp.domain.timing import AttemptState, WindowState, accepts_saves, is_expired
@@ -42,7 +47,7 @@ from quizapp.services.catalog import (
     questions_by_version,
     rules_for,
 )
-from quizapp.services.errors import Conflict, InvalidInput, NotFound
+from quizapp.services.errors import Conflict, InvalidInput, NotFound, Unprocessable
 
 # Sequence numbers are "page base + counter": the base is the server's time (in tenths
 # of a second) when the page was rendered, times this factor, so a page loaded later
@@ -368,6 +373,9 @@ def _accepted_values(
         entry = entries[slot]
         try:
             values[slot] = questions[entry.version_id].body.accept(entry.variant, raw)
+        except AnswerOutOfBounds as exc:
+            session.rollback()
+            raise Unprocessable(f"Question {slot}: {exc}") from exc
         except InvalidSubmission as exc:
             session.rollback()
             raise InvalidInput(f"Question {slot}: {exc}") from exc

@@ -29,3 +29,10 @@ class Conflict(ServiceError):
 
 class InvalidInput(ServiceError):
     status = 400
+
+
+class Unprocessable(InvalidInput):
+    """Well-formed, but a value is beyond a documented bound (a number too large to
+    grade, an answer too long): 422, with the bound in the message."""
+
+    status = 422

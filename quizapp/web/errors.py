@@ -17,6 +17,7 @@ _TITLES = {
     405: "Method not allowed",
     409: "Not possible now",
     413: "Too large",
+    422: "Answer not accepted",
     429: "Too many requests",
     500: "Something went wrong",
 }

@@ -63,6 +63,12 @@ class InvalidSubmission(ValueError):
     """
 
 
+class AnswerOutOfBounds(InvalidSubmission):
+    """A value a student could type but that exceeds what the question type will do work
+    on (a number's digits or exponent, a matrix's size, an expression's length): refused
+    at save time (422) with a message saying the limit, so grading stays milliseconds."""
+
+
 def accept_single_text(submitted: Sequence[str]) -> str | None:
     """The answer of a question with one text box: stored exactly as typed (an
     unreadable answer is still the student's answer), None when left blank."""
