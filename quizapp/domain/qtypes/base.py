@@ -31,6 +31,7 @@ class GradeStatus(enum.StrEnum):
     UNANSWERED = "unanswered"
     UNREADABLE = "unreadable"  # stored as given, scored 0, explained at review
     NEEDS_MARKING = "needs_marking"  # essays: staff decide
+    GRADING_FAILED = "grading_failed"  # automatic grading failed: staff decide (0 until then)
 
 
 @dataclass(frozen=True)
