@@ -279,8 +279,19 @@ class Answer(Base):
     saved_at: Mapped[datetime]
 
 
+class LogOutcome(enum.StrEnum):
+    """Why a save in the answer log did not become the answer (None: it did)."""
+
+    STALE = "stale"  # a newer answer (higher sequence) was already stored
+    LATE = "late"  # arrived after the deadline and its grace: refused, kept as evidence
+    AFTER_FINISH = "after_finish"  # arrived after the attempt was submitted or finalised
+
+
 class AnswerLog(Base):
-    """Append-only: every accepted save, for disputes and appeals."""
+    """Append-only: every save that reached the server, for disputes and appeals.
+
+    Accepted saves have no outcome; a refused one (stale, late) is kept all the same,
+    so nothing a student sent is silently dropped."""
 
     __tablename__ = "answer_log"
 
@@ -296,6 +307,11 @@ class AnswerLog(Base):
     client: Mapped[str] = mapped_column(
         String(32), default="", server_default=""
     )  # browser session
+    outcome: Mapped[LogOutcome | None] = mapped_column(
+        _enum(LogOutcome, "log_outcome"), default=None
+    )
+    # When the browser says the value was typed (its own clock: evidence, never a rule).
+    typed_at: Mapped[datetime | None]
 
 
 class Mark(Base):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,20 +21,16 @@ from sqlalchemy.orm import Session
 
 from quizapp.db import begin_write
 from quizapp.domain.layout import LayoutEntry, LayoutError, SlotPlan, build_layout
-from quizapp.domain.qtypes.base import (
-    UNANSWERED,
-    AnswerOutOfBounds,
-    Grade,
-    InvalidSubmission,
-)
+from quizapp.domain.qtypes.base import AnswerOutOfBounds, Grade, GradeStatus, InvalidSubmission
 from quizapp.domain.questions import canonical_json
-from quizapp.domain.scoring import slot_mark, total
+from quizapp.domain.scoring import total
 from quizapp.domain.timing import AttemptState, WindowState, accepts_saves, is_expired
 from quizapp.models import (
     Answer,
     AnswerLog,
     Attempt,
     FinishReason,
+    LogOutcome,
     Mark,
     Quiz,
     QuizSlot,
@@ -48,6 +45,9 @@ from quizapp.services.catalog import (
     rules_for,
 )
 from quizapp.services.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from quizapp.services.grading import GradedSlot, grade_answers
+
+log = logging.getLogger(__name__)
 
 # Sequence numbers are "page base + counter": the base is the server's time (in tenths
 # of a second) when the page was rendered, times this factor, so a page loaded later
@@ -223,7 +223,7 @@ _UPSERT_ANSWER = {
 }
 
 
-def _upsert_answer(
+def upsert_answer(
     session: Session, attempt_id: int, slot: int, value: Any, seq: int, now: datetime
 ) -> bool:
     """One statement, no read: the highest sequence wins, a repeat changes nothing."""
@@ -287,6 +287,7 @@ def save_answers(
     client: str = "",
     *,
     owner_id: int | None = None,
+    typed_at: datetime | None = None,
 ) -> SaveOutcome:
     """Save several slots' answers at once (a form post or one autosave).
 
@@ -295,6 +296,12 @@ def save_answers(
     so a concurrent finalisation either sees these answers or refuses them. With
     `owner_id`, an attempt of anyone else is NotFound (the API's ownership check, made
     by the same statement that locks the row).
+
+    A save the attempt no longer takes (after the deadline's grace, or after it was
+    submitted) is refused with Conflict, but first kept in the answer log as evidence
+    (`Conflict.details["recorded"]`): staff see it and may accept it; the browser may
+    forget its copy only once the server has recorded it. `typed_at` is the browser's
+    own claim of when the value was typed, kept with it.
     """
     if seq < 0:
         raise InvalidInput("The sequence number must not be negative.")
@@ -313,12 +320,20 @@ def save_answers(
         state = attempt.state
     else:
         state = locked.state
-    if state is AttemptState.TIMED_OUT:
-        session.rollback()
-        raise Conflict(TIME_OVER)
     if state is not AttemptState.IN_PROGRESS:
         session.rollback()
-        raise Conflict("This attempt has already been submitted; no more answers can be saved.")
+        outcome = LogOutcome.LATE if state is AttemptState.TIMED_OUT else LogOutcome.AFTER_FINISH
+        recorded = _record_refused(
+            session, locked, submitted, seq, now, ip, client, typed_at, outcome
+        )
+        message = (
+            TIME_OVER
+            if outcome is LogOutcome.LATE
+            else "This attempt has already been submitted; no more answers can be saved."
+        )
+        if recorded:
+            message += " What you sent has been recorded for staff to see."
+        raise Conflict(message, recorded=recorded)
     values = _accepted_values(session, locked, submitted)
     stored = _stored_answers(session, locked.id, values.keys())
     if locked.flag_concurrent_use and locked.concurrent_use_at is None:
@@ -330,27 +345,92 @@ def save_answers(
         if before is not None and before.value == value:
             # A repeat, or a form re-posting an untouched answer: nothing to record.
             results.append(SaveResult(slot, SaveStatus.UNCHANGED, before.saved_at, before.seq))
-        elif _upsert_answer(session, locked.id, slot, value, seq, now):
+        elif upsert_answer(session, locked.id, slot, value, seq, now):
             logged.append(
-                {
-                    "attempt_id": locked.id,
-                    "slot": slot,
-                    "value": value,
-                    "seq": seq,
-                    "received_at": now,
-                    "ip": ip[:64],
-                    "client": client[:32],
-                }
+                answer_log_row(locked.id, slot, value, seq, now, ip, client, typed_at, None)
             )
             results.append(SaveResult(slot, SaveStatus.SAVED, now, seq))
         else:
             newer = _stored_answers(session, locked.id, [slot])[slot]
             status = SaveStatus.UNCHANGED if newer.seq == seq else SaveStatus.STALE
+            if status is SaveStatus.STALE:
+                stale = LogOutcome.STALE
+                logged.append(
+                    answer_log_row(locked.id, slot, value, seq, now, ip, client, typed_at, stale)
+                )
             results.append(SaveResult(slot, status, newer.saved_at, newer.seq))
     if logged:
         session.connection().execute(_LOG_ANSWER, logged)
     session.commit()
     return SaveOutcome(results, locked.deadline_at)
+
+
+def answer_log_row(
+    attempt_id: int,
+    slot: int,
+    value: Any,
+    seq: int,
+    now: datetime,
+    ip: str,
+    client: str,
+    typed_at: datetime | None,
+    outcome: LogOutcome | None,
+) -> dict[str, Any]:
+    return {
+        "attempt_id": attempt_id,
+        "slot": slot,
+        "value": value,
+        "seq": seq,
+        "received_at": now,
+        "ip": ip[:64],
+        "client": client[:32],
+        "typed_at": typed_at,
+        "outcome": outcome,
+    }
+
+
+def _record_refused(
+    session: Session,
+    locked: _LockedAttempt,
+    submitted: Mapping[int, Sequence[str]],
+    seq: int,
+    now: datetime,
+    ip: str,
+    client: str,
+    typed_at: datetime | None,
+    outcome: LogOutcome,
+) -> bool:
+    """Keep a save the attempt no longer takes, in its own short transaction, with an
+    audit event. False when the values do not fit the questions (they were refused for
+    that anyway, and the browser keeps its copy)."""
+    begin_write(session)
+    try:
+        values = _accepted_values(session, locked, submitted)
+    except InvalidInput:
+        return False
+    session.connection().execute(
+        _LOG_ANSWER,
+        [
+            answer_log_row(locked.id, slot, value, seq, now, ip, client, typed_at, outcome)
+            for slot, value in values.items()
+        ],
+    )
+    audit.record(
+        session,
+        "refused_save",
+        now,
+        subject_id=locked.user_id,
+        quiz_id=locked.quiz_id,
+        attempt_id=locked.id,
+        ip=ip,
+        client=client[:32],
+        outcome=outcome.value,
+        slots=sorted(values),
+        seq=seq,
+        typed_at=typed_at.isoformat() if typed_at else None,
+    )
+    session.commit()
+    return True
 
 
 def _accepted_values(
@@ -461,7 +541,7 @@ def submit_attempt(session: Session, attempt: Attempt, now: datetime, grace: tim
     """Submit and grade. Returns False when the attempt was already finished (a no-op)."""
     if finalize_if_expired(session, attempt, now, grace):
         return False
-    return _finalize(session, attempt, now, FinishReason.SUBMITTED)
+    return finalize_attempt(session, attempt, now, FinishReason.SUBMITTED)
 
 
 def finalize_if_expired(
@@ -472,42 +552,93 @@ def finalize_if_expired(
         return False
     if not is_expired(attempt.deadline_at, now, grace):
         return False
-    return _finalize(session, attempt, now, FinishReason.DEADLINE)
+    return finalize_attempt(session, attempt, now, FinishReason.DEADLINE)
 
 
-def _finalize(session: Session, attempt: Attempt, now: datetime, reason: FinishReason) -> bool:
+# How often a finalisation grades again from a new snapshot because a save slipped in
+# between the snapshot and the claim; after that it grades under the write lock (still
+# bounded: every answer grades in milliseconds).
+_SNAPSHOT_TRIES = 3
+
+
+def finalize_attempt(
+    session: Session,
+    attempt: Attempt,
+    now: datetime,
+    reason: FinishReason,
+    *,
+    staff_audit: Mapping[str, Any] | None = None,
+    claimed: bool = False,
+) -> bool:
     """Move an attempt out of IN_PROGRESS exactly once, grade it, and commit.
 
-    The conditional UPDATE is the guard: of two finalisers (a submit and the sweeper,
-    or two sweepers), only the one whose UPDATE changes a row goes on to grade.
+    Grading happens outside the write transaction that every autosave needs: the answers
+    are read in a snapshot, graded with no lock held, and the marks written in a short
+    transaction that claims the attempt with a conditional UPDATE (of two finalisers,
+    only the one whose UPDATE changes a row writes) and checks that the answers graded
+    are still the answers stored. With `staff_audit`, a "staff_finalise" event with those
+    details commits in the same transaction. `claimed`: the caller's open transaction
+    holds this attempt's row lock (the PostgreSQL sweeper), so no save can land: grade
+    inside it. True if this call finalised the attempt.
     """
     state = AttemptState.SUBMITTED if reason is FinishReason.SUBMITTED else AttemptState.TIMED_OUT
-    begin_write(session)
     # A timed-out attempt ends at its deadline, however late the sweeper notices it.
     finished_at = (
         now if reason is not FinishReason.DEADLINE else min(now, attempt.deadline_at or now)
     )
-    changed = session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
-        .values(state=state, finished_at=finished_at, finish_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
-        session.rollback()
-        session.refresh(attempt)
-        return False
+    for round_ in range(0 if claimed else _SNAPSHOT_TRIES, _SNAPSHOT_TRIES + 1):
+        under_lock = round_ == _SNAPSHOT_TRIES
+        if not under_lock:
+            if session.in_transaction():
+                session.commit()
+            answers = current_answers(session, attempt.id)
+            questions = attempt_questions(session, attempt)
+            session.commit()  # grading holds no snapshot and no lock
+            graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
+        begin_write(session)
+        changed = session.execute(
+            update(Attempt)
+            .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
+            .values(state=state, finished_at=finished_at, finish_reason=reason)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed != 1:
+            session.rollback()
+            session.refresh(attempt)
+            return False
+        stored = current_answers(session, attempt.id)
+        if under_lock:
+            answers = stored
+            questions = attempt_questions(session, attempt)
+            graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
+        elif _versions(stored) != _versions(answers):
+            session.rollback()  # a save landed after the snapshot: grade what is stored now
+            continue
+        _write_grades(session, attempt, graded, answers, now, reason, staff_audit)
+        session.commit()
+        return True
+    raise AssertionError("unreachable: the last round grades under the lock")
+
+
+def _versions(answers: Mapping[int, Answer]) -> dict[int, int]:
+    return {slot: a.seq for slot, a in answers.items()}
+
+
+def _write_grades(
+    session: Session,
+    attempt: Attempt,
+    graded: Sequence[GradedSlot],
+    answers: Mapping[int, Answer],
+    now: datetime,
+    reason: FinishReason,
+    staff_audit: Mapping[str, Any] | None,
+) -> None:
     session.refresh(attempt)
-    answers = current_answers(session, attempt.id)
-    scores = []
-    for entry, question in attempt_questions(session, attempt):
-        answer = answers.get(entry.slot)
-        grade = UNANSWERED if answer is None else question.body.grade(entry.variant, answer.value)
-        mark = slot_mark(entry.marks, grade)
-        scores.append(mark)
-        session.add(_mark_row(attempt.id, entry.slot, entry.version_id, grade, mark, now))
-    attempt.score = total(scores)
+    for g in graded:
+        session.add(_mark_row(attempt.id, g.entry.slot, g.entry.version_id, g.grade, g.mark, now))
+    attempt.score = total(g.mark for g in graded)
     attempt.receipt = receipt_code(attempt, answers)
+    failed = [g.entry.slot for g in graded if g.grade.status is GradeStatus.GRADING_FAILED]
     audit.record(
         session,
         "submit" if reason is FinishReason.SUBMITTED else "finalise",
@@ -519,9 +650,18 @@ def _finalize(session: Session, attempt: Attempt, now: datetime, reason: FinishR
         reason=reason.value,
         score=str(attempt.score),
         receipt=attempt.receipt,
+        grading_failed=failed or None,
     )
-    session.commit()
-    return True
+    if staff_audit is not None:
+        audit.record(
+            session,
+            "staff_finalise",
+            now,
+            subject_id=attempt.user_id,
+            quiz_id=attempt.quiz_id,
+            attempt_id=attempt.id,
+            **staff_audit,
+        )
 
 
 def _mark_row(
@@ -549,7 +689,9 @@ def receipt_code(attempt: Attempt, answers: Mapping[int, Answer]) -> str:
             "answers": {str(s): [a.value, a.seq] for s, a in sorted(answers.items())},
         }
     )
-    digest = hashlib.sha256(payload.encode()).hexdigest().upper()
+    # surrogatepass: a receipt can be computed for any text a database holds, even text
+    # stored before the boundary refused lone surrogates.
+    digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest().upper()
     return f"{digest[:4]}-{digest[4:8]}-{digest[8:12]}"
 
 
@@ -561,48 +703,69 @@ def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: i
     if session.get_bind().dialect.name == "postgresql":
         return _finalize_expired_skip_locked(session, now, grace)
     done = 0
+    failed: set[int] = set()
     while True:
         ids = session.scalars(
             select(Attempt.id)
             .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
             .order_by(Attempt.deadline_at)
-            .limit(batch)
+            .limit(batch + len(failed))
         ).all()
         session.rollback()
+        ids = [i for i in ids if i not in failed]
         if not ids:
             return done
-        progressed = False
         for attempt_id in ids:
             attempt = session.get(Attempt, attempt_id)
-            if attempt is not None and finalize_if_expired(session, attempt, now, grace):
+            if attempt is None:
+                continue
+            if _finalize_contained(session, attempt, now):
                 done += 1
-                progressed = True
-        if not progressed and len(ids) < batch:
-            return done
+            elif attempt.state is AttemptState.IN_PROGRESS:
+                failed.add(attempt_id)
+
+
+def _finalize_contained(
+    session: Session, attempt: Attempt, now: datetime, *, claimed: bool = False
+) -> bool:
+    """The sweeper's finalisation of one expired attempt: any failure is logged with the
+    attempt's id and rolled back, and the sweep goes on with the others."""
+    try:
+        return finalize_attempt(session, attempt, now, FinishReason.DEADLINE, claimed=claimed)
+    except Exception:
+        log.exception("sweeper: could not finalise attempt %s", attempt.id)
+        session.rollback()
+        session.refresh(attempt)
+        return False
 
 
 def _finalize_expired_skip_locked(session: Session, now: datetime, grace: timedelta) -> int:
     """One attempt per transaction: claim the oldest expired attempt no other sweeper
-    holds, grade it and commit (which releases the claim). A sweeper killed midway
-    loses only its open transaction; the attempt stays claimable."""
-    claim = (
-        select(Attempt)
-        .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
-        .order_by(Attempt.deadline_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
+    holds, grade it under that row's lock and commit (which releases the claim). On
+    PostgreSQL the lock is the attempt's row only: other students' saves go on. A sweeper
+    killed midway loses only its open transaction; the attempt stays claimable. An
+    attempt that fails is skipped for the rest of this run (and logged)."""
     done = 0
-    tried: set[int] = set()
+    failed: set[int] = set()
     while True:
+        claim = (
+            select(Attempt)
+            .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
+            .order_by(Attempt.deadline_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        if failed:
+            claim = claim.where(Attempt.id.not_in(failed))
         attempt = session.scalars(claim).first()
-        if attempt is None or attempt.id in tried:  # (a row that will not finish: stop)
+        if attempt is None:
             session.rollback()
             return done
-        tried.add(attempt.id)
-        if _finalize(session, attempt, now, FinishReason.DEADLINE):
+        if _finalize_contained(session, attempt, now, claimed=True):
             done += 1
+        elif attempt.state is AttemptState.IN_PROGRESS:
+            failed.add(attempt.id)
 
 
 def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime) -> bool:
@@ -612,7 +775,7 @@ def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime
         return False
     if now < attempt.deadline_at:
         return False
-    return _finalize(session, attempt, now, FinishReason.DEADLINE)
+    return finalize_attempt(session, attempt, now, FinishReason.DEADLINE)
 
 
 def flagged_slots(session: Session, attempt_id: int) -> set[int]:

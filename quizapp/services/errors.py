@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     status = 400
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, **details: Any):
         super().__init__(message)
         self.message = message
+        # Facts a client acts on (e.g. `recorded`: a refused answer was kept as evidence).
+        self.details = details
 
 
 class NotFound(ServiceError):

@@ -81,16 +81,20 @@ def timeline(
 
     def save_rows() -> Iterator[TimelineRow]:
         for entry, student, quiz in session.execute(saves).yield_per(500):
+            details: dict[str, Any] = {"slot": entry.slot, "seq": entry.seq, "value": entry.value}
+            if entry.typed_at is not None:
+                details["typed_at"] = entry.typed_at.isoformat()
             yield TimelineRow(
                 entry.received_at,
-                "save",
+                # A refused save reads as such: "save (late)", "save (stale)".
+                "save" if entry.outcome is None else f"save ({entry.outcome.value})",
                 student,
                 student,
                 quiz,
                 entry.attempt_id,
                 entry.ip,
                 entry.client,
-                canonical_json({"slot": entry.slot, "seq": entry.seq, "value": entry.value}),
+                canonical_json(details),
             )
 
     yield from merge(event_rows(), save_rows(), key=lambda row: row.at)

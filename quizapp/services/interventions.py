@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -280,12 +280,6 @@ def finalise_now(
 ) -> bool:
     """Finalise a running attempt now, grading what was saved (FinishReason.STAFF).
 
-    Reuses attempts._finalize (private to that module, called here on purpose so the
-    claim-by-conditional-UPDATE, the grading and the receipt stay in one place). Its own
-    audit event carries no actor; ours ("staff_finalise", with who and why) is added by
-    a before_commit hook so it commits in the very transaction that finalises, and not
-    at all if the attempt was finished by someone else first.
-
     Returns False when the attempt's own deadline had already passed: it is then
     finalised as timed out (FinishReason.DEADLINE), as any request would have.
     """
@@ -295,34 +289,13 @@ def finalise_now(
         return False
     if attempt.state is not AttemptState.IN_PROGRESS:
         raise Conflict("This attempt has already finished.")
-    # End the read transaction: _finalize's begin_write would otherwise commit it, and
-    # with it the hook below, before the attempt is claimed.
-    session.commit()
-
-    def add_audit(s: Session) -> None:
-        if attempt.finish_reason is FinishReason.STAFF and not s.info.get(_HOOK_DONE):
-            s.info[_HOOK_DONE] = True
-            audit.record(
-                s,
-                "staff_finalise",
-                now,
-                actor_id=by.id,
-                subject_id=attempt.user_id,
-                quiz_id=attempt.quiz_id,
-                attempt_id=attempt.id,
-                ip=ip,
-                reason=why,
-            )
-
-    event.listen(session, "before_commit", add_audit)
-    try:
-        done = attempt_service._finalize(session, attempt, now, FinishReason.STAFF)
-    finally:
-        event.remove(session, "before_commit", add_audit)
-        session.info.pop(_HOOK_DONE, None)
+    done = attempt_service.finalize_attempt(
+        session,
+        attempt,
+        now,
+        FinishReason.STAFF,
+        staff_audit={"actor_id": by.id, "ip": ip[:64], "reason": why},
+    )
     if not done:
         raise Conflict("This attempt has already finished.")
     return True
-
-
-_HOOK_DONE = "quizapp_staff_finalise_audited"

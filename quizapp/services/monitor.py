@@ -137,7 +137,10 @@ def live_rows(session: Session, quiz_id: int) -> list[LiveRow]:
     logs = (
         select(
             AnswerLog.attempt_id.label("attempt_id"),
-            func.max(AnswerLog.received_at).label("last_save"),
+            # The last save that was stored (refused ones still show who sent them).
+            func.max(case((AnswerLog.outcome.is_(None), AnswerLog.received_at))).label(
+                "last_save"
+            ),
             func.count(func.distinct(AnswerLog.ip)).label("addresses"),
             func.count(func.distinct(AnswerLog.client)).label("clients"),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -27,12 +29,12 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json or progress.wanted()
 
 
-def error_response(status: int, message: str):  # type: ignore[no-untyped-def]
+def error_response(status: int, message: str, **details: Any):  # type: ignore[no-untyped-def]
     if progress.wanted():
         # A page following a long operation's progress reads one error line.
         return progress.error_line(message, status)
     if wants_json():
-        return jsonify(error=message, status=status), status
+        return jsonify(error=message, status=status, **details), status
     return render_template(
         "error.html", status=status, title=_TITLES.get(status, "Error"), message=message
     ), status
@@ -41,7 +43,7 @@ def error_response(status: int, message: str):  # type: ignore[no-untyped-def]
 def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, **exc.details)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from quizapp.domain.timing import AttemptState
-from quizapp.models import Answer, AnswerLog, Attempt, User
+from quizapp.models import Answer, AnswerLog, Attempt, LogOutcome, User
 from quizapp.services.overrides import OverrideChange, set_override
 from tests.conftest import Auth
 from tests.functional.helpers import csrf_of, seq_base, slot_of, start_attempt
@@ -207,11 +207,15 @@ def test_a_page_loaded_at_minute_0_saves_at_minute_89_of_a_90_minute_attempt(
         assert response.get_json()["status"] == "saved"
 
 
-def test_every_accepted_save_is_logged_with_time_sequence_and_address(client, attempt, session):
+def test_every_save_is_logged_with_time_sequence_and_address(client, attempt, session):
     put(client, attempt, {"value": "15", "seq": 1}, environ_base={"REMOTE_ADDR": "10.0.0.7"})
     put(client, attempt, {"value": "16", "seq": 2}, environ_base={"REMOTE_ADDR": "10.0.0.8"})
-    put(client, attempt, {"value": "14", "seq": 1})  # stale: not logged
+    put(client, attempt, {"value": "14", "seq": 1})  # stale: logged as such, not stored
     session.rollback()
     log = session.scalars(select(AnswerLog).order_by(AnswerLog.id)).all()
-    assert [(e.value, e.seq, e.ip) for e in log] == [("15", 1, "10.0.0.7"), ("16", 2, "10.0.0.8")]
+    assert [(e.value, e.seq, e.ip, e.outcome) for e in log] == [
+        ("15", 1, "10.0.0.7", None),
+        ("16", 2, "10.0.0.8", None),
+        ("14", 1, "127.0.0.1", LogOutcome.STALE),
+    ]
     assert session.scalar(select(func.count()).select_from(Answer)) == 1

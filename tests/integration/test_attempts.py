@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from quizapp.domain.timing import AttemptState
-from quizapp.models import Answer, AnswerLog, Attempt, AuditEvent, Mark, Quiz, User
+from quizapp.models import (
+    Answer,
+    AnswerLog,
+    Attempt,
+    AuditEvent,
+    LogOutcome,
+    Mark,
+    Quiz,
+    User,
+)
 from quizapp.services import attempts as svc
 from quizapp.services.catalog import attempt_questions
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
@@ -117,7 +126,11 @@ def test_highest_sequence_wins_and_repeats_are_idempotent(session, quiz, alice):
         "16"
     ]
     log = session.scalars(select(AnswerLog).where(AnswerLog.attempt_id == attempt.id)).all()
-    assert [(e.value, e.seq) for e in log] == [("16", 20)]
+    # The stale save is kept as evidence, marked as such; the repeat adds nothing.
+    assert [(e.value, e.seq, e.outcome) for e in log] == [
+        ("16", 20, None),
+        ("15", 10, LogOutcome.STALE),
+    ]
 
 
 def test_saves_are_accepted_until_the_grace_ends_then_refused_and_finalised(session, quiz, alice):
