@@ -19,7 +19,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, ScalarEvent
 
 from quizapp.bank.assets import freeze_images
 from quizapp.domain.layout import SlotPlan
@@ -27,9 +30,18 @@ from quizapp.domain.questions import Question, content_hash, read_question
 from quizapp.domain.quiz import QuizDef, read_quiz
 from quizapp.domain.spec import Path as SpecPath
 from quizapp.domain.spec import Problems, format_path
+from quizapp.domain.text_checks import invalid_text_reason
 
 MAX_FILE_BYTES = 2_000_000
 TOP_LEVEL_KEYS = {"questions", "quiz"}
+# A question is a few levels deep (questions > item > parts > options > field); the
+# composer and every walk over the document recurse once per level.
+MAX_YAML_DEPTH = 50
+# Explicit tags that change nothing (a container spelled out, "!" for plain text).
+# Every other tag either runs a constructor the format does not need (!!python/...,
+# !!binary, !!set), can fail outside the parser (!!int x), or, as !!str does in
+# round-trip mode, gives a tagged object instead of text: quotes make text ("007").
+ALLOWED_TAGS = {"!", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 
 
 @dataclass(frozen=True, order=True)
@@ -111,9 +123,65 @@ def to_plain(node: Any) -> Any:
     return node
 
 
+class _BankComposer(Composer):
+    """ruamel's composer with a bank's limits, each refused where it is written.
+
+    Anchors and aliases are refused outright: a bank never needs them, and nine aliases
+    of nine aliases (a "billion laughs") expand to 10^9 nodes in every walk over the
+    document (3 GB and 40 s measured here). Text that cannot be stored (a "\\ud800"
+    escape, "\\0") is refused here too: it would only fail later, on a page or in a CSV.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        mark = event.start_mark
+        if isinstance(event, AliasEvent):
+            raise ComposerError(None, None, _NO_ALIASES + f" (found *{event.anchor})", mark)
+        if event.anchor is not None:
+            raise ComposerError(None, None, _NO_ALIASES + f" (found &{event.anchor})", mark)
+        tag = event.ctag
+        if tag is not None and str(tag) not in ALLOWED_TAGS:
+            raise ComposerError(
+                None,
+                None,
+                f"the YAML tag {_short_tag(str(tag))} is not allowed in a bank "
+                '(put text in quotes instead, e.g. "007")',
+                mark,
+            )
+        if self.depth >= MAX_YAML_DEPTH:
+            raise ComposerError(None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", mark)
+        if isinstance(event, ScalarEvent) and (reason := invalid_text_reason(event.value)):
+            raise ComposerError(None, None, f"a character that cannot be stored ({reason})", mark)
+        return super().compose_node(parent, index)
+
+
+_NO_ALIASES = (
+    "YAML anchors and aliases (&name, *name) are not allowed in a bank: write the value out"
+)
+
+
+def _short_tag(tag: str) -> str:
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
+
+
+class _BankConstructor(RoundTripConstructor):
+    """Values the resolver recognised but Python cannot build (2027-13-45, an integer of
+    5,000 digits) become located YAML errors instead of a traceback."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            problem = f"cannot read this value: {str(exc).split(':')[0]}"
+            raise ConstructorError(None, None, problem, node.start_mark) from None
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _BankComposer
+    yaml.Constructor = _BankConstructor
     return yaml
 
 
