@@ -586,12 +586,14 @@ def finalize_attempt(
     finished_at = (
         now if reason is not FinishReason.DEADLINE else min(now, attempt.deadline_at or now)
     )
-    for round_ in range(0 if claimed else _SNAPSHOT_TRIES, _SNAPSHOT_TRIES + 1):
+    for round_ in range(_SNAPSHOT_TRIES if claimed else 0, _SNAPSHOT_TRIES + 1):
         under_lock = round_ == _SNAPSHOT_TRIES
         if not under_lock:
             if session.in_transaction():
                 session.commit()
             answers = current_answers(session, attempt.id)
+            # Copied now: the identity map refreshes these objects on the next read.
+            graded_versions = _versions(answers)
             questions = attempt_questions(session, attempt)
             session.commit()  # grading holds no snapshot and no lock
             graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
@@ -611,7 +613,7 @@ def finalize_attempt(
             answers = stored
             questions = attempt_questions(session, attempt)
             graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
-        elif _versions(stored) != _versions(answers):
+        elif _versions(stored) != graded_versions:
             session.rollback()  # a save landed after the snapshot: grade what is stored now
             continue
         _write_grades(session, attempt, graded, answers, now, reason, staff_audit)
