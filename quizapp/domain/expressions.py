@@ -31,6 +31,9 @@ from fractions import Fraction
 
 Number = Fraction | float
 
+# Bounds on an expression (a student's algebraic answer or an author's formula). With
+# them, parsing and evaluating any expression at every sample point takes about a
+# millisecond at worst (bench/grading_worst.py).
 MAX_LENGTH = 500
 MAX_DEPTH = 60
 MAX_NODES = 300
@@ -47,6 +50,11 @@ class ExpressionError(ValueError):
 
 class ExpressionSyntaxError(ExpressionError):
     """The text is not an expression of this language (refused before any evaluation)."""
+
+
+class ExpressionTooLarge(ExpressionSyntaxError):
+    """Beyond a size bound (length, nesting, number of parts): a question type refuses it
+    at save time rather than storing something it will not parse."""
 
 
 class EvaluationError(ExpressionError):
@@ -353,7 +361,7 @@ def parse_expression(
     if not isinstance(text, str):
         raise ExpressionSyntaxError("expected an expression as text")
     if len(text) > MAX_LENGTH:
-        raise ExpressionSyntaxError(f"it is longer than {MAX_LENGTH} characters")
+        raise ExpressionTooLarge(f"it is longer than {MAX_LENGTH} characters")
     source = normalise_source(text)
     if not source:
         raise ExpressionSyntaxError("it is empty")
@@ -361,14 +369,21 @@ def parse_expression(
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
+        if "too many nested" in str(exc.msg):  # Python's own limit of 200 brackets
+            raise ExpressionTooLarge(_TOO_DEEP) from None
         raise ExpressionSyntaxError(_syntax_message(source, exc)) from None
-    except (ValueError, RecursionError, MemoryError):
+    except (RecursionError, MemoryError):
+        raise ExpressionTooLarge(_TOO_DEEP) from None
+    except ValueError:
         raise ExpressionSyntaxError("it is not a valid expression") from None
     builder = _Builder(frozenset(variables), frozenset(forbid), constants)
     root = builder.build(tree.body, 1)
     return Expression(
         source, root, frozenset(builder.used_variables), frozenset(builder.used_functions)
     )
+
+
+_TOO_DEEP = f"it is nested too deeply: at most {MAX_DEPTH} levels of operations and brackets"
 
 
 def _check_characters(source: str) -> None:
@@ -414,9 +429,11 @@ class _Builder:
     def build(self, node: ast.AST, depth: int) -> _Node:
         self.nodes += 1
         if depth > MAX_DEPTH:
-            raise ExpressionSyntaxError("it is nested too deeply")
+            raise ExpressionTooLarge(_TOO_DEEP)
         if self.nodes > MAX_NODES:
-            raise ExpressionSyntaxError("it is too long")
+            raise ExpressionTooLarge(
+                f"it is too long: at most {MAX_NODES} numbers, names and operations"
+            )
         if isinstance(node, ast.Constant):
             return _Const(self._constant(node.value))
         if isinstance(node, ast.Name):

@@ -37,16 +37,20 @@ from typing import ClassVar, Self
 
 from quizapp.domain.expressions import (
     FUNCTIONS,
+    MAX_DEPTH,
     MAX_LENGTH,
+    MAX_NODES,
     EvaluationError,
     Expression,
     ExpressionError,
+    ExpressionTooLarge,
     Number,
     parse_expression,
 )
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Grade,
     GradeStatus,
     QuestionType,
@@ -58,6 +62,10 @@ from quizapp.domain.qtypes.base import (
 )
 from quizapp.domain.spec import SpecReader, parse_exact
 
+EXPRESSION_BOUNDS = (
+    f"an expression may have at most {MAX_LENGTH} characters, {MAX_NODES} numbers, names "
+    f"and operations, and {MAX_DEPTH} levels of nesting"
+)
 POINTS = 12
 MAX_TRIES = 20 * POINTS
 DEFAULT_RANGE = (-3.0, 3.0)
@@ -134,7 +142,20 @@ class Algebraic(QuestionType):
         )
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        return accept_single_text(submitted)
+        text = accept_single_text(submitted)
+        if text is None:
+            return None
+        # Parsing (bounded by the length check it starts with) tells a too-large
+        # expression, refused, from a mistyped one, stored and graded unreadable.
+        try:
+            parse_expression(text, variables=self.variables, forbid=self.forbid)
+        except ExpressionTooLarge as exc:
+            raise AnswerOutOfBounds(
+                f"This expression cannot be accepted: {exc} ({EXPRESSION_BOUNDS})."
+            ) from None
+        except ExpressionError:
+            pass
+        return text
 
     def grade(self, variant: Variant, response: Response) -> Grade:
         if response is None or (isinstance(response, str) and not response.strip()):

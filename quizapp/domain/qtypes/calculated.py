@@ -196,8 +196,6 @@ class Calculated(QuestionType):
         return self.numeric.accept(variant, submitted)
 
     def grade(self, variant: Variant, response: Response) -> Grade:
-        if response is not None and not isinstance(response, str):
-            response = str(response)
         try:
             numeric = self._numeric(variant)
         except (ExpressionError, ValueError, ArithmeticError) as exc:

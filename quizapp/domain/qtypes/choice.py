@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Choice,
     Grade,
     GradeStatus,
@@ -26,11 +27,14 @@ from quizapp.domain.qtypes.base import (
     Response,
     StudentView,
     Variant,
+    unreadable,
 )
 from quizapp.domain.render import render_inline, render_label
 from quizapp.domain.spec import SpecReader
 
 LETTERS = string.ascii_uppercase
+# A form value is one letter; anything much longer is refused before it is even trimmed.
+MAX_VALUE_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,15 @@ class _ChoiceBase(QuestionType):
 
     def _keys_from_letters(self, variant: Variant, submitted: Sequence[str]) -> list[str]:
         shown = self._ordered(variant)
+        if len(submitted) > len(shown):
+            raise AnswerOutOfBounds(
+                f"This question has {len(shown)} options: at most {len(shown)} choices "
+                f"can be sent, not {len(submitted)}."
+            )
         keys = []
         for value in submitted:
+            if len(value) > MAX_VALUE_LENGTH:
+                raise InvalidSubmission(f"{value[:20]!r} is not one of the options")
             value = value.strip()
             if value == "":
                 continue
@@ -256,6 +267,9 @@ class MultipleResponse(_ChoiceBase):
             return UNANSWERED
         if not isinstance(response, list):
             return Grade(Fraction(0), GradeStatus.INCORRECT)
+        if len(response) > len(self.options):
+            # accept() never stores more keys than options: a row from elsewhere.
+            return unreadable(f"it has more choices than the {len(self.options)} options")
         chosen = set(map(str, response))
         correct = {o.key for o in self.options if o.correct}
         wrong = {o.key for o in self.options} - correct

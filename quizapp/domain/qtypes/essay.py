@@ -15,6 +15,10 @@ mark it. Essays set `auto_graded = False`: the bank validator reads
 
 View: input "essay"; extra = {"min_words": n, "max_words": n} (only those given).
 Form: one text value (a textarea). Stored response: the text exactly as typed, or None.
+
+An essay may have at most MAX_ESSAY_LENGTH characters: longer is refused at save time
+(AnswerOutOfBounds). A longer one stored before that bound is left for staff without
+counting its words, so grading stays bounded.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import ClassVar, Self
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Grade,
     GradeStatus,
     QuestionType,
@@ -37,6 +42,11 @@ from quizapp.domain.qtypes.base import (
 )
 from quizapp.domain.render import render_markdown
 from quizapp.domain.spec import SpecReader
+
+# About 8,000 words: several times what anyone writes in a timed essay, and a tenth of
+# what the API would carry (web/api.py MAX_VALUE_CHARS).
+MAX_ESSAY_LENGTH = 50_000
+ESSAY_BOUNDS = f"an essay may have at most {MAX_ESSAY_LENGTH} characters"
 
 
 def word_count(text: str) -> int:
@@ -75,12 +85,24 @@ class Essay(QuestionType):
         return StudentView(input="essay", extra=dict(extra))
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        return accept_single_text(submitted)
+        text = accept_single_text(submitted)
+        if text is not None and len(text) > MAX_ESSAY_LENGTH:
+            raise AnswerOutOfBounds(
+                f"This essay cannot be accepted: it has {len(text)} characters, and {ESSAY_BOUNDS}."
+            )
+        return text
 
     def grade(self, variant: Variant, response: Response) -> Grade:
         if response is None or (isinstance(response, str) and not response.strip()):
             return UNANSWERED
-        words = word_count(str(response))
+        text = response if isinstance(response, str) else str(response)
+        if len(text) > MAX_ESSAY_LENGTH:
+            return Grade(
+                Fraction(0),
+                GradeStatus.NEEDS_MARKING,
+                f"Longer than {MAX_ESSAY_LENGTH} characters; words not counted.",
+            )
+        words = word_count(text)
         notes = []
         if self.min_words and words < self.min_words:
             notes.append(f"{words} words (at least {self.min_words} asked).")

@@ -30,12 +30,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, Self
 
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Grade,
     GradeStatus,
     InvalidSubmission,
@@ -45,17 +47,34 @@ from quizapp.domain.qtypes.base import (
     Variant,
     unreadable,
 )
-from quizapp.domain.qtypes.numeric import UnreadableNumber, format_exact, read_number
+from quizapp.domain.qtypes.numeric import (
+    NumberOutOfBounds,
+    UnreadableNumber,
+    format_exact,
+    read_number,
+)
 from quizapp.domain.render import render_inline
 from quizapp.domain.spec import SpecReader, parse_exact
 
-MAX_INPUT_LENGTH = 20_000
+# Bounds on a student's matrix (and on the author's answer, so every answer can be
+# typed). Grading reads every entry as a bounded number (numeric.read_number) but makes
+# exact Fractions only of a matrix whose shape fits the question.
+MAX_INPUT_LENGTH = 20_000  # characters
+MAX_ROWS = 500
+MAX_COLUMNS = 500
 MAX_ENTRIES = 2_500
+MATRIX_BOUNDS = (
+    f"a matrix may have at most {MAX_ROWS} rows, {MAX_COLUMNS} columns, "
+    f"{MAX_ENTRIES} entries and {MAX_INPUT_LENGTH} characters"
+)
 MATRIX_RULES = ("all_or_nothing", "per_element")
 
 Rows = tuple[tuple[Fraction, ...], ...]
+Typed = tuple[tuple[Decimal, ...], ...]
 
-_BETWEEN_ROWS = re.compile(r"\]\s*,?\s*\[")
+# `\s*(?:,\s*)?` rather than `\s*,?\s*`: the two adjacent `\s*` made Python's engine
+# try every split of a long run of spaces after a `]` (quadratic: 0.3 s for 20,000).
+_BETWEEN_ROWS = re.compile(r"\]\s*(?:,\s*)?\[")
 _BRACKETS = re.compile(r"[\[\]()]")
 _ROW_SPLIT = re.compile(r"[;\n\r]+")
 _ENTRY_SPLIT = re.compile(r"[,\s]+")
@@ -66,14 +85,22 @@ class UnreadableMatrix(ValueError):
     pass
 
 
-def parse_matrix(text: str, *, vector: bool = False) -> Rows:
-    """Rows of exact numbers as typed; raise UnreadableMatrix with a reason."""
+class MatrixOutOfBounds(UnreadableMatrix):
+    """Beyond MATRIX_BOUNDS, or holding a number beyond numeric.NUMBER_BOUNDS: unreadable
+    when graded, refused when saved."""
+
+
+def read_typed(text: str, *, vector: bool = False) -> Typed:
+    """Rows of numbers as typed, each checked against the number bounds; raise
+    UnreadableMatrix (MatrixOutOfBounds beyond a bound) with a reason."""
     if len(text) > MAX_INPUT_LENGTH:
-        raise UnreadableMatrix(f"it is longer than {MAX_INPUT_LENGTH} characters")
+        raise MatrixOutOfBounds(
+            f"it is longer than {MAX_INPUT_LENGTH} characters ({MATRIX_BOUNDS})"
+        )
     if vector:
         text = _TIMES.sub(" ", text)
     text = _BRACKETS.sub(" ", _BETWEEN_ROWS.sub(";", text))
-    rows: list[tuple[Fraction, ...]] = []
+    rows: list[tuple[Decimal, ...]] = []
     total = 0
     for line in _ROW_SPLIT.split(text):
         tokens = [t for t in _ENTRY_SPLIT.split(line) if t]
@@ -81,11 +108,19 @@ def parse_matrix(text: str, *, vector: bool = False) -> Rows:
             continue
         total += len(tokens)
         if total > MAX_ENTRIES:
-            raise UnreadableMatrix(f"it has more than {MAX_ENTRIES} entries")
+            raise MatrixOutOfBounds(f"it has more than {MAX_ENTRIES} entries ({MATRIX_BOUNDS})")
+        if len(rows) >= MAX_ROWS:
+            raise MatrixOutOfBounds(f"it has more than {MAX_ROWS} rows ({MATRIX_BOUNDS})")
+        if len(tokens) > MAX_COLUMNS:
+            raise MatrixOutOfBounds(
+                f"row {len(rows) + 1} has more than {MAX_COLUMNS} entries ({MATRIX_BOUNDS})"
+            )
         row = []
         for column, token in enumerate(tokens, start=1):
             try:
-                row.append(Fraction(read_number(token)))
+                row.append(read_number(token))
+            except NumberOutOfBounds as exc:
+                raise MatrixOutOfBounds(f"row {len(rows) + 1}, entry {column}: {exc}") from None
             except UnreadableNumber as exc:
                 raise UnreadableMatrix(f"row {len(rows) + 1}, entry {column}: {exc}") from None
         if rows and len(row) != len(rows[0]):
@@ -98,7 +133,12 @@ def parse_matrix(text: str, *, vector: bool = False) -> Rows:
     return tuple(rows)
 
 
-def _shape(rows: Rows) -> str:
+def parse_matrix(text: str, *, vector: bool = False) -> Rows:
+    """Rows of exact numbers as typed; raise UnreadableMatrix with a reason."""
+    return tuple(tuple(Fraction(v) for v in row) for row in read_typed(text, vector=vector))
+
+
+def _shape(rows: Sequence[Sequence[object]]) -> str:
     return f"{len(rows)}×{len(rows[0])}"
 
 
@@ -134,8 +174,12 @@ def _read_answer(spec: SpecReader, key: str | tuple[str, int], raw: Any) -> Rows
             )
             ok = False
         rows.append(tuple(row))
-    if ok and sum(len(r) for r in rows) > MAX_ENTRIES:
-        spec.problems.add(path, f"at most {MAX_ENTRIES} entries")
+    if ok and (
+        sum(len(r) for r in rows) > MAX_ENTRIES
+        or len(rows) > MAX_ROWS
+        or len(rows[0]) > MAX_COLUMNS
+    ):
+        spec.problems.add(path, f"too large for students to type: {MATRIX_BOUNDS}")
         ok = False
     return tuple(rows) if ok else None
 
@@ -215,9 +259,17 @@ class Matrix(QuestionType):
         if len(submitted) > 1:
             raise InvalidSubmission("one answer only")
         text = submitted[0] if submitted else ""
-        return text if text.strip() else None
+        if not text.strip():
+            return None
+        try:
+            read_typed(text, vector=self.vector)
+        except MatrixOutOfBounds as exc:
+            raise AnswerOutOfBounds(f"This matrix cannot be accepted: {exc}.") from None
+        except UnreadableMatrix:
+            pass  # stored as typed, graded unreadable with the reason
+        return text
 
-    def _shape_feedback(self, given: Rows) -> str:
+    def _shape_feedback(self, given: Typed) -> str:
         if self.vector:
             count = len(given) * len(given[0])
             if len(given) > 1 and len(given[0]) > 1:
@@ -231,7 +283,7 @@ class Matrix(QuestionType):
             message += f": check the layout of {self.shape_hint}"
         return message[0].upper() + message[1:] + "."
 
-    def _fit(self, given: Rows) -> Rows | None:
+    def _fit(self, given: Typed) -> Typed | None:
         """`given` in the answer's layout, or None when its shape is wrong."""
         if self.vector and len(given[0]) == 1 and len(given) > 1:
             given = (tuple(row[0] for row in given),)  # a column typed for a vector
@@ -249,7 +301,7 @@ class Matrix(QuestionType):
         if not isinstance(response, str):
             return unreadable("it is not text")
         try:
-            given = parse_matrix(response, vector=self.vector)
+            given = read_typed(response, vector=self.vector)
         except UnreadableMatrix as exc:
             return unreadable(str(exc))
         fitted = self._fit(given)
@@ -260,7 +312,7 @@ class Matrix(QuestionType):
             1
             for got_row, want_row in zip(fitted, self.answer, strict=True)
             for got, want in zip(got_row, want_row, strict=True)
-            if self._entry_ok(got, want)
+            if self._entry_ok(Fraction(got), want)
         )
         if self.scoring == "all_or_nothing":
             return Grade.from_fraction(Fraction(int(right == total)))

@@ -36,6 +36,7 @@ from typing import ClassVar, Self
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Grade,
     GradeStatus,
     InvalidSubmission,
@@ -125,8 +126,15 @@ class MultiPart(QuestionType):
             return None
         if len(submitted) != len(self.parts):
             raise InvalidSubmission(f"expected {len(self.parts)} answers, got {len(submitted)}")
-        response = {p.id: value for p, value in zip(self.parts, submitted, strict=True)}
-        return {k: v for k, v in response.items() if v.strip()} or None
+        response: dict[str, str] = {}
+        for part, value in zip(self.parts, submitted, strict=True):
+            try:
+                typed = part.body.accept(variant, [value])
+            except AnswerOutOfBounds as exc:
+                raise AnswerOutOfBounds(f"{part.label}: {exc}") from None
+            if typed is not None:
+                response[part.id] = value
+        return response or None
 
     def grade(self, variant: Variant, response: Response) -> Grade:
         if not response:

@@ -3,6 +3,14 @@
 Students may type `0.001`, `1e-3`, `1E-3`, `+.001` or use a Unicode minus sign.
 Comparison is exact (Fractions), so an answer exactly on the tolerance boundary is
 accepted on every machine, with no binary-float surprises.
+
+Exact arithmetic is only as cheap as its numbers are small: `Fraction(Decimal("1e999999999"))`
+builds an integer of 3.3 billion bits (minutes of CPU) from 11 characters. So a number is
+read within bounds, checked on the Decimal (whose exponent is a plain int) *before* any
+Fraction exists: at most MAX_DIGITS digits and a decimal exponent (of its leading digit)
+from -MAX_EXPONENT to MAX_EXPONENT. Every type that reads a student's number (numeric,
+calculated, matrix, multi-part) goes through read_number, and refuses an out-of-bounds
+number at save time (AnswerOutOfBounds, with NUMBER_BOUNDS in the message).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import ClassVar, Self
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Grade,
     GradeStatus,
     QuestionType,
@@ -28,7 +37,17 @@ from quizapp.domain.qtypes.base import (
 )
 from quizapp.domain.spec import SpecReader, parse_exact
 
-MAX_NUMBER_LENGTH = 64
+# Bounds on a student's number (see the module docstring). 30 digits is more than any
+# measurement or hand calculation carries (the model answers shown are at most 28);
+# 10^±1000 is beyond any physical quantity yet keeps every Fraction under ~3,500 bits.
+MAX_NUMBER_LENGTH = 64  # characters, once spaces are removed
+MAX_TEXT_LENGTH = 200  # characters as typed, spaces included
+MAX_DIGITS = 30
+MAX_EXPONENT = 1000
+NUMBER_BOUNDS = (
+    f"numbers may have at most {MAX_DIGITS} digits and an exponent from "
+    f"-{MAX_EXPONENT} to {MAX_EXPONENT}, in at most {MAX_NUMBER_LENGTH} characters"
+)
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -36,21 +55,54 @@ class UnreadableNumber(ValueError):
     pass
 
 
+class NumberOutOfBounds(UnreadableNumber):
+    """A number, or something as long as one can be, beyond the bounds: unreadable when
+    graded, refused when saved. The message states the bounds."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"{reason} ({NUMBER_BOUNDS})")
+
+
 def read_number(text: str) -> Decimal:
-    """Parse a student's number exactly as typed; raise UnreadableNumber with a reason."""
+    """Parse a student's number exactly as typed; raise UnreadableNumber with a reason.
+
+    The Decimal returned is within the bounds, so Fraction(result) is cheap.
+    """
+    if len(text) > MAX_TEXT_LENGTH:
+        raise NumberOutOfBounds(f"it is longer than {MAX_TEXT_LENGTH} characters")
     cleaned = text.strip().replace("\u2212", "-").replace(" ", "")
     if not cleaned:
         raise UnreadableNumber("it is empty")
     if len(cleaned) > MAX_NUMBER_LENGTH:
-        raise UnreadableNumber("it is too long to be a number")
+        raise NumberOutOfBounds("it is too long to be a number")
     if "," in cleaned:
         raise UnreadableNumber("use a decimal point, not a comma (for example 0.25)")
     if not _NUMBER.match(cleaned):
         raise UnreadableNumber(f"{cleaned[:20]!r} is not a number")
     try:
-        return Decimal(cleaned)
+        number = Decimal(cleaned)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes these
         raise UnreadableNumber(f"{cleaned[:20]!r} is not a number") from None
+    # adjusted() is the exponent of the leading digit; the Decimal keeps it as an int,
+    # so this check costs nothing whatever was typed.
+    if len(number.as_tuple().digits) > MAX_DIGITS or abs(number.adjusted()) > MAX_EXPONENT:
+        raise NumberOutOfBounds(f"{cleaned[:20]!r} is too large or too precise")
+    return number
+
+
+def check_number_bounds(text: str) -> None:
+    """Raise AnswerOutOfBounds if `text` is a number beyond the bounds (or too long to be
+    one). Text that is simply not a number passes: it is stored and graded unreadable."""
+    try:
+        read_number(text)
+    except NumberOutOfBounds as exc:
+        raise AnswerOutOfBounds(_sentence(str(exc))) from None
+    except UnreadableNumber:
+        pass
+
+
+def _sentence(reason: str) -> str:
+    return f"This number cannot be accepted: {reason}."
 
 
 def significant_figures(text: str) -> tuple[int, int]:
@@ -111,23 +163,33 @@ class Numeric(QuestionType):
         return StudentView(input="number", extra={"units": self.units})
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        return accept_single_text(submitted)
+        text = accept_single_text(submitted)
+        if text is not None:
+            check_number_bounds(text)
+        return text
 
     def tolerance_for(self, answer: Fraction) -> Fraction:
         return self.tolerance * abs(answer) if self.relative else self.tolerance
 
     def grade(self, variant: Variant, response: Response) -> Grade:
-        if response is None or not str(response).strip():
+        if response is None:
+            return UNANSWERED
+        if isinstance(response, bool) or not isinstance(response, str | int | float):
+            return unreadable("it is not a number")
+        # A JSON number (rows written by hand or by an old version) is read as its text;
+        # JSON itself caps an int at 4,300 digits, and read_number at MAX_TEXT_LENGTH.
+        text = response if isinstance(response, str) else str(response)
+        if not text.strip():
             return UNANSWERED
         try:
-            given = Fraction(read_number(str(response)))
+            given = Fraction(read_number(text))
         except UnreadableNumber as exc:
             return unreadable(str(exc))
         answer = self.answer
         if abs(given - answer) > self.tolerance_for(answer):
             return Grade(Fraction(0), GradeStatus.INCORRECT)
         if self.sig_figs is not None:
-            low, high = significant_figures(str(response))
+            low, high = significant_figures(text)
             if not low <= self.sig_figs <= high:
                 return Grade(
                     Fraction(0),
@@ -166,4 +228,8 @@ def format_exact(value: Fraction, sig_figs: int | None) -> str:
         return f"{Decimal(value.numerator) / Decimal(value.denominator):.{sig_figs}g}"
     dec = Decimal(value.numerator) / Decimal(value.denominator)
     text = format(dec.normalize(), "f")
+    if len(Decimal(text).as_tuple().digits) > MAX_DIGITS:
+        # 1e40 written out has 41 digits, beyond what a student may type: show it (and
+        # offer it as the model answer) the way a student can type it.
+        return str(dec.normalize())
     return text

@@ -47,6 +47,7 @@ from quizapp.domain.qtypes.base import (
     Response,
     StudentView,
     Variant,
+    unreadable,
 )
 from quizapp.domain.render import render_inline, render_label
 from quizapp.domain.spec import SpecReader
@@ -131,6 +132,9 @@ class Ordering(QuestionType):
             return UNANSWERED
         if not isinstance(response, list):
             return Grade.from_fraction(Fraction(0))
+        if len(response) > len(self.items):
+            # accept() stores exactly one entry per item: a row from elsewhere.
+            return unreadable(f"it has more positions than the {len(self.items)} items")
         given = [k if isinstance(k, str) else None for k in response]
         correct = self._keys()
         if self.scoring == "all_or_nothing":
