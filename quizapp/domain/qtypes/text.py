@@ -13,9 +13,16 @@ Spec::
 Texts are compared after Unicode NFKC normalisation, collapsing runs of whitespace and
 trimming, and (unless `case_sensitive`) case folding. Patterns must match the whole
 normalised answer (case-insensitively unless `case_sensitive`). The best fraction among
-the matching answers wins. Answers longer than MAX_ANSWER_LENGTH are not matched at all
-(unreadable), and patterns with nested unbounded repetition such as `(a+)+` are refused at
-read time: together they keep the regex engine away from catastrophic backtracking.
+the matching answers wins.
+
+Patterns run on RE2 (google-re2), whose matching time is linear in the answer's length
+whatever the pattern: `(a+)+b` or `.*\\d+.*\\d+.*kg`, which backtrack for minutes in
+Python's `re`, take microseconds. RE2 has no backreferences or lookaround; a pattern it
+cannot compile is a spec problem at the pattern's field (so `bank validate` reports it at
+file:line). Answers are bounded: at most MAX_ANSWER_LENGTH characters as typed (refused at
+save time beyond) and MAX_MATCH_LENGTH once normalised (NFKC can turn one character into
+18), which keeps even RE2's worst case (a pattern whose DFA blows up) well under a
+millisecond.
 
 Form: one text value. Stored response: the text exactly as typed (None if blank).
 """
@@ -27,11 +34,14 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
+
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 from quizapp.domain.qtypes import register
 from quizapp.domain.qtypes.base import (
     UNANSWERED,
+    AnswerOutOfBounds,
     Grade,
     GradeStatus,
     QuestionType,
@@ -43,8 +53,10 @@ from quizapp.domain.qtypes.base import (
 )
 from quizapp.domain.spec import SpecReader
 
-MAX_ANSWER_LENGTH = 500
+MAX_ANSWER_LENGTH = 500  # characters as typed
+MAX_MATCH_LENGTH = 1_000  # characters once normalised: what a pattern is run on
 MAX_PATTERN_LENGTH = 300
+TEXT_BOUNDS = f"a short answer may have at most {MAX_ANSWER_LENGTH} characters"
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -58,62 +70,27 @@ def item_reader(spec: SpecReader, key: str, index: int, item: Any) -> SpecReader
     return SpecReader(item, spec.path + (key, index), spec.problems)
 
 
-def risky_pattern(pattern: str) -> bool:
-    """True when a repeated group contains repetition or alternation: `(a+)+`, `(a|aa)*`.
+class Matcher(Protocol):
+    """A compiled pattern (an RE2 regular expression)."""
 
-    A conservative heuristic against catastrophic backtracking (it may refuse a few
-    harmless patterns; authors can always rewrite them).
-    """
-    stack = [False]  # per open group: does it contain a quantifier?
-    after_repeating_group = False
-    i, n = 0, len(pattern)
-    while i < n:
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            after_repeating_group = False
-            continue
-        if char == "[":  # skip a character class
-            j = i + 1
-            if j < n and pattern[j] == "^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
-            i = j + 1
-            after_repeating_group = False
-            continue
-        if char in "*+{":
-            if after_repeating_group:
-                return True
-            stack[-1] = True
-        elif char == "|":  # (a|aa)+ backtracks as badly as (a+)+
-            stack[-1] = True
-        elif char == ")" and len(stack) > 1:
-            inner = stack.pop()
-            stack[-1] = stack[-1] or inner
-            after_repeating_group = inner
-            i += 1
-            continue
-        elif char == "(":
-            stack.append(False)
-        after_repeating_group = False
-        i += 1
-    return False
+    def fullmatch(self, text: bytes) -> object | None: ...
 
 
 @dataclass(frozen=True)
 class TextAnswer:
     fraction: Fraction
     text: str | None = None  # the normalised exact text, or
-    pattern: re.Pattern[str] | None = None  # a compiled full-match pattern
+    pattern: Matcher | None = None  # a compiled full-match pattern
     source: str = ""  # as the author wrote it
     feedback: str = ""
 
     def matches(self, normalised: str) -> bool:
         if self.pattern is not None:
-            return self.pattern.fullmatch(normalised) is not None
+            # Bytes, not str: the wrapper would otherwise map every match offset back to
+            # characters, and a lone surrogate (stored before the API refused them) would
+            # make encoding raise inside grading. RE2 reads the bytes as UTF-8 either way.
+            text = normalised.encode("utf-8", "surrogatepass")
+            return self.pattern.fullmatch(text) is not None
         return normalised == self.text
 
 
@@ -152,22 +129,68 @@ def read_text_answers(spec: SpecReader, *, case_sensitive: bool) -> tuple[TextAn
     return tuple(answers)
 
 
-def _compile(sub: SpecReader, source: str, case_sensitive: bool) -> re.Pattern[str] | None:
+def _re2_options(case_sensitive: bool) -> Any:
+    options = re2.Options()
+    options.case_sensitive = case_sensitive
+    # Grading asks only "does it match": without capture groups RE2 answers with its DFA
+    # alone, never its slower submatch engines.
+    options.never_capture = True
+    options.log_errors = False  # the problem goes to the author, not to stderr
+    return options
+
+
+# The start of what RE2 says, and what the author should know about it.
+_RE2_HINTS = (
+    ("invalid perl operator: (?=", "lookahead (?=...) is not supported"),
+    ("invalid perl operator: (?!", "negative lookahead (?!...) is not supported"),
+    ("invalid perl operator: (?<=", "lookbehind (?<=...) is not supported"),
+    ("invalid perl operator: (?<!", "negative lookbehind (?<!...) is not supported"),
+    ("invalid perl operator: (?#", "comments (?#...) are not supported"),
+    ("invalid perl operator: (?>", "atomic groups (?>...) are not supported"),
+    ("invalid escape sequence: \\Z", "the whole answer is matched anyway: leave \\Z out"),
+    ("invalid escape sequence: \\", "backreferences such as \\1 are not supported"),
+    ("invalid repetition size", "a counted repetition {n} may be at most 1000"),
+    ("bad repetition operator", "possessive repetitions such as a++ are not supported"),
+    ("pattern too large", "the pattern is too large once compiled; simplify it"),
+)
+
+
+def _re2_message(error: Exception) -> str:
+    raw = error.args[0] if error.args else ""
+    detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    hint = next((why for start, why in _RE2_HINTS if detail.startswith(start)), "")
+    if "backreferences" in hint and not detail[-1:].isdigit():
+        hint = ""  # an escape RE2 does not know, such as \Q...
+    return (
+        f"not a pattern the matching engine (RE2) accepts: {detail}"
+        + (f" ({hint})" if hint else "")
+        + "; see the pattern syntax in docs/question-bank.md"
+    )
+
+
+def _compile(sub: SpecReader, source: str, case_sensitive: bool) -> Matcher | None:
     if len(source) > MAX_PATTERN_LENGTH:
         sub.problem("pattern", f"at most {MAX_PATTERN_LENGTH} characters")
         return None
-    if risky_pattern(source):
-        sub.problem(
-            "pattern",
-            "a repeated group contains repetition (such as (a+)+): this can make matching "
-            "take forever; rewrite it without nesting * or + inside a repeated group",
-        )
-        return None
     try:
-        return re.compile(source, 0 if case_sensitive else re.IGNORECASE)
-    except re.error as exc:
-        sub.problem("pattern", f"not a valid regular expression: {exc}")
+        compiled: Matcher = re2.compile(source, _re2_options(case_sensitive))
+    except re2.error as exc:
+        sub.problem("pattern", _re2_message(exc))
         return None
+    except UnicodeEncodeError:
+        sub.problem("pattern", "contains a character that is not valid Unicode text")
+        return None
+    return compiled
+
+
+def text_bounds_problem(text: str) -> str | None:
+    """Why `text` is beyond the bounds of a short answer, or None."""
+    if len(text) > MAX_ANSWER_LENGTH:
+        return f"it is longer than {MAX_ANSWER_LENGTH} characters"
+    # Checked as typed first, so NFKC only ever runs on a bounded text.
+    if len(unicodedata.normalize("NFKC", text)) > MAX_MATCH_LENGTH:
+        return f"it is longer than {MAX_MATCH_LENGTH} characters once normalised"
+    return None
 
 
 @register
@@ -212,15 +235,20 @@ class ShortText(QuestionType):
         return StudentView(input="text", extra={"max_length": MAX_ANSWER_LENGTH})
 
     def accept(self, variant: Variant, submitted: Sequence[str]) -> Response:
-        return accept_single_text(submitted)
+        text = accept_single_text(submitted)
+        problem = None if text is None else text_bounds_problem(text)
+        if problem is not None:
+            raise AnswerOutOfBounds(f"This answer cannot be accepted: {problem} ({TEXT_BOUNDS}).")
+        return text
 
     def grade(self, variant: Variant, response: Response) -> Grade:
         if response is None or (isinstance(response, str) and not response.strip()):
             return UNANSWERED
         if not isinstance(response, str):
             return unreadable("it is not text")
-        if len(response) > MAX_ANSWER_LENGTH:
-            return unreadable(f"it is longer than {MAX_ANSWER_LENGTH} characters")
+        problem = text_bounds_problem(response)
+        if problem is not None:
+            return unreadable(problem)
         fraction, feedback = self.best(response)
         if fraction == 0:
             return Grade(Fraction(0), GradeStatus.INCORRECT, feedback)

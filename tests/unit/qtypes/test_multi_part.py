@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from quizapp.domain.qtypes.base import GradeStatus, InvalidSubmission
+from quizapp.domain.qtypes.base import AnswerOutOfBounds, GradeStatus, InvalidSubmission
 from quizapp.domain.questions import read_question
 from quizapp.domain.spec import Problems
 
@@ -63,10 +63,16 @@ def test_unreadable_parts_are_explained_per_part():
     assert "Learning rate: Could not read this answer: use a decimal point" in grade.feedback
 
 
-def test_huge_input_is_not_an_error():
+def test_huge_input_is_refused_at_save_and_unreadable_if_stored():
     q = body()
-    grade = q.grade({}, q.accept({}, ["1" * 10_000_000, "x" * 10_000_000, "y" * 10_000_000]))
+    with pytest.raises(AnswerOutOfBounds, match=r"^Output height \$H'\$: This number cannot"):
+        q.accept({}, ["1" * 10_000_000, "x", "y"])
+    with pytest.raises(AnswerOutOfBounds, match=r"^Layer: .*at most 500 characters"):
+        q.accept({}, ["1", "2", "y" * 10_000_000])
+    stored = {"h": "1" * 10_000_000, "lr": "x" * 10_000_000, "name": "y" * 10_000_000}
+    grade = q.grade({}, stored)
     assert grade.fraction == 0
+    assert grade.feedback.count("Could not read this answer") == 3
 
 
 def test_accept_and_form_values():
