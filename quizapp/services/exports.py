@@ -20,6 +20,7 @@ from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, Role, User
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.catalog import question_of, quiz_or_404, versions_by_id
+from quizapp.services.marking import grading_failures
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,7 +64,9 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment else ""
 
 
-SCORE_COLUMNS = ["username", "name", "state", "started", "finished", "score", "maximum"]
+SCORE_COLUMNS = [
+    "username", "name", "state", "started", "finished", "score", "maximum", "needs_staff",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,11 @@ def scores_rows(
 ) -> Iterator[list[str]]:
     """The staff scores CSV: one row per rostered student, including non-starters."""
     yield SCORE_COLUMNS
+    finalize_expired(session, now, grace)  # first: an attempt swept now may need staff
+    failed = grading_failures(session, quiz_id=quiz_id)
     for row in student_scores(session, quiz_id, now, grace):
         shown = row.shown
+        waiting = failed.get(shown.attempt_id, []) if shown else []
         yield [
             spreadsheet_safe(row.student.username),
             spreadsheet_safe(row.student.name),
@@ -111,6 +117,7 @@ def scores_rows(
             _iso(shown.finished_at) if shown else "",
             format_mark(row.score, 4),
             format_mark(row.maximum, 4),
+            f"grading failed: {len(waiting)} answer(s) to mark" if waiting else "",
         ]
 
 

@@ -82,8 +82,25 @@ def refused_answers(session: Session, attempt_ids: Iterable[int]) -> list[Refuse
     ]
 
 
+def refused_answers_of_quiz(session: Session, quiz_id: int) -> list[RefusedAnswer]:
+    ids = session.scalars(
+        select(AnswerLog.attempt_id)
+        .join(Attempt, Attempt.id == AnswerLog.attempt_id)
+        .where(Attempt.quiz_id == quiz_id, AnswerLog.outcome.in_(REFUSED))
+        .distinct()
+    ).all()
+    return refused_answers(session, ids)
+
+
 def accept_refused_answer(
-    session: Session, log_id: int, now: datetime, by: User, reason: str, ip: str = ""
+    session: Session,
+    log_id: int,
+    now: datetime,
+    by: User,
+    reason: str,
+    ip: str = "",
+    *,
+    student_id: int | None = None,
 ) -> Attempt:
     """Make a refused answer the slot's answer and grade that slot again.
 
@@ -100,6 +117,8 @@ def accept_refused_answer(
         raise NotFound("No such refused answer.")
     attempt = session.get(Attempt, row.attempt_id)
     assert attempt is not None
+    if student_id is not None and attempt.user_id != student_id:
+        raise NotFound("No such refused answer for this student.")
     if attempt.state is AttemptState.IN_PROGRESS:
         raise Conflict("This attempt is still in progress: the student can save the answer.")
     entries = {

@@ -66,6 +66,33 @@ def current_marks_of(session: Session, attempt_ids: Sequence[int]) -> dict[tuple
 parse_fraction = lru_cache(maxsize=4096)(Fraction)
 
 
+GRADING_FAILED = GradeStatus.GRADING_FAILED.value
+
+
+def grading_failures(
+    session: Session, *, quiz_id: int | None = None, attempt_ids: Sequence[int] = ()
+) -> dict[int, list[int]]:
+    """Attempts (of a quiz, or these ones) whose automatic grading failed for some answer
+    that staff have not marked since: attempt id -> its slots waiting ("needs staff")."""
+    newest = (
+        select(func.max(Mark.id))
+        .join(Attempt, Attempt.id == Mark.attempt_id)
+        .group_by(Mark.attempt_id, Mark.slot)
+    )
+    if quiz_id is not None:
+        newest = newest.where(Attempt.quiz_id == quiz_id)
+    else:
+        newest = newest.where(Attempt.id.in_(list(attempt_ids)))
+    failed: dict[int, list[int]] = {}
+    for attempt_id, slot in session.execute(
+        select(Mark.attempt_id, Mark.slot)
+        .where(Mark.id.in_(newest), Mark.status == GRADING_FAILED)
+        .order_by(Mark.attempt_id, Mark.slot)
+    ):
+        failed.setdefault(attempt_id, []).append(slot)
+    return failed
+
+
 def current_totals(session: Session, attempt_ids: Sequence[int]) -> dict[int, Fraction]:
     """The exact sum of the marks that count, per attempt (0 for an attempt without
     marks), from plain (attempt id, mark text) rows: a regrade totals thousands."""
@@ -199,7 +226,7 @@ def queue_overview(
                 info["keys"].append(entry.question_key)
             info["answered"] += 1
             mark = marks.get((attempt.id, entry.slot))
-            if mark is not None and mark.status == NEEDS_MARKING:
+            if mark is not None and mark.status in (NEEDS_MARKING, GRADING_FAILED):
                 info["to_mark"] += 1
             if mark is not None and mark.source == "manual":
                 info["manual"] += 1
@@ -241,7 +268,7 @@ class MarkingItem:
 
     @property
     def needs_marking(self) -> bool:
-        return self.mark is None or self.mark.status == NEEDS_MARKING
+        return self.mark is None or self.mark.status in (NEEDS_MARKING, GRADING_FAILED)
 
 
 @dataclass

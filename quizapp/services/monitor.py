@@ -8,7 +8,7 @@ computed in one batch with the same inputs catalog.rules_for reads for one stude
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +40,8 @@ from quizapp.models import (
 from quizapp.services.attempts import finalize_expired, finalize_if_expired
 from quizapp.services.catalog import StudentRules, accommodation_of, quiz_or_404, quiz_window
 from quizapp.services.errors import NotFound
+from quizapp.services.late_answers import RefusedAnswer, refused_answers, refused_answers_of_quiz
+from quizapp.services.marking import grading_failures
 
 # --- counts ---------------------------------------------------------------------------
 
@@ -138,9 +140,7 @@ def live_rows(session: Session, quiz_id: int) -> list[LiveRow]:
         select(
             AnswerLog.attempt_id.label("attempt_id"),
             # The last save that was stored (refused ones still show who sent them).
-            func.max(case((AnswerLog.outcome.is_(None), AnswerLog.received_at))).label(
-                "last_save"
-            ),
+            func.max(case((AnswerLog.outcome.is_(None), AnswerLog.received_at))).label("last_save"),
             func.count(func.distinct(AnswerLog.ip)).label("addresses"),
             func.count(func.distinct(AnswerLog.client)).label("clients"),
         )
@@ -197,6 +197,18 @@ def live_rows(session: Session, quiz_id: int) -> list[LiveRow]:
 
 
 @dataclass(frozen=True)
+class NeedsStaff:
+    """A finished attempt that staff must look at: answers whose automatic grading
+    failed, or answers that arrived too late and were refused."""
+
+    attempt_id: int
+    user_id: int
+    username: str
+    grading_failed: list[int]  # slots
+    refused: int  # answers refused as late or after the attempt finished, not yet accepted
+
+
+@dataclass(frozen=True)
 class Overview:
     quiz: Quiz
     counts: QuizCounts
@@ -209,6 +221,29 @@ def overview(session: Session, quiz_id: int, now: datetime, grace: timedelta) ->
     quiz = quiz_or_404(session, quiz_id)
     finalize_expired(session, now, grace)
     return Overview(quiz, quiz_counts(session, quiz_id), live_rows(session, quiz_id))
+
+
+def needs_staff(session: Session, quiz_id: int) -> list[NeedsStaff]:
+    """Finished attempts of a quiz waiting for staff (for the overview page)."""
+    failed = grading_failures(session, quiz_id=quiz_id)
+    refused = Counter(
+        r.attempt_id for r in refused_answers_of_quiz(session, quiz_id) if r.accepted_at is None
+    )
+    ids = sorted(set(failed) | set(refused))
+    if not ids:
+        return []
+    who = {
+        attempt_id: (user_id, username)
+        for attempt_id, user_id, username in session.execute(
+            select(Attempt.id, User.id, User.username)
+            .join(User, User.id == Attempt.user_id)
+            .where(Attempt.id.in_(ids))
+        )
+    }
+    return sorted(
+        (NeedsStaff(i, *who[i], failed.get(i, []), refused.get(i, 0)) for i in ids if i in who),
+        key=lambda n: (n.username, n.attempt_id),
+    )
 
 
 # --- rules for many students at once ----------------------------------------------------
@@ -406,6 +441,8 @@ class StudentAttempt:
     rules: StudentRules
     deadline_why: list[str]
     devices: list[Device]
+    refused: list[RefusedAnswer] = field(default_factory=list)  # late answers, kept
+    grading_failed: list[int] = field(default_factory=list)  # slots waiting for staff
 
     @property
     def device_changed(self) -> bool:
@@ -531,6 +568,11 @@ def student_history(
         if event.attempt_id is not None:
             reopens[event.attempt_id] = event  # the latest reopen of each attempt wins
     accommodation = describe_accommodation(user)
+    attempt_ids = [attempt.id for attempt, _ in rows]
+    refused: dict[int, list[RefusedAnswer]] = defaultdict(list)
+    for answer in refused_answers(session, attempt_ids):
+        refused[answer.attempt_id].append(answer)
+    failed = grading_failures(session, attempt_ids=attempt_ids)
     attempts = []
     for attempt, quiz in rows:
         quiz_overrides = overrides.get(quiz.id, [])
@@ -540,5 +582,15 @@ def student_history(
         why = deadline_why(
             attempt, rules, accommodation, quiz_overrides, reopens.get(attempt.id), zone
         )
-        attempts.append(StudentAttempt(attempt, quiz, rules, why, devices.get(attempt.id, [])))
+        attempts.append(
+            StudentAttempt(
+                attempt,
+                quiz,
+                rules,
+                why,
+                devices.get(attempt.id, []),
+                refused.get(attempt.id, []),
+                failed.get(attempt.id, []),
+            )
+        )
     return StudentHistory(user, groups, accommodation, attempts)

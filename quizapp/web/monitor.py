@@ -24,9 +24,10 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from quizapp.domain.scoring import format_mark
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
-from quizapp.services import interventions
+from quizapp.services import interventions, late_answers
 from quizapp.services import monitor as monitor_service
 from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import NotFound, ServiceError
@@ -67,6 +68,10 @@ class ReopenForm(FlaskForm):
 
 class FinaliseForm(FlaskForm):
     reason = TextAreaField("Reason", validators=_REASON)
+
+
+class AcceptLateForm(FlaskForm):
+    reason = TextAreaField("Reason for accepting", validators=_REASON)
 
 
 def _local(moment: datetime | None, fmt: str = "%H:%M:%S %Z") -> str:
@@ -117,6 +122,7 @@ def overview(quiz_id: int) -> str:
         quiz=view.quiz,
         counts=view.counts,
         rows=[_row_json(r, moment) for r in view.rows],
+        needs_staff=monitor_service.needs_staff(db_session(), quiz_id),
         now=moment,
         poll_seconds=current_app.config["QUIZAPP_MONITOR_POLL_SECONDS"],
     )
@@ -153,6 +159,32 @@ def student(user_id: int) -> str:
         user=history.user,
         in_progress=AttemptState.IN_PROGRESS,
     )
+
+
+@bp.route("/student/<id:user_id>/late-answer/<id:log_id>/accept", methods=["POST"])
+@staff_required
+def accept_late(user_id: int, log_id: int) -> Any:
+    """Count an answer that arrived too late: it becomes the slot's answer and is graded
+    (audited with the reason). The per-student page shows the refused answers."""
+    form = AcceptLateForm()
+    if not form.validate_on_submit():
+        flash("Give a reason for accepting the answer: it is kept in the audit trail.", "error")
+        return redirect(url_for("monitor.student", user_id=user_id))
+    accepted = late_answers.accept_refused_answer(
+        db_session(),
+        log_id,
+        now(),
+        current_user,
+        form.reason.data or "",
+        request.remote_addr or "",
+        student_id=user_id,
+    )
+    flash(
+        f"The late answer now counts; attempt {accepted.number} scores "
+        f"{format_mark(accepted.score, 4)}.",
+        "success",
+    )
+    return redirect(url_for("monitor.student", user_id=user_id))
 
 
 def _local_input(value: datetime | None) -> datetime | None:

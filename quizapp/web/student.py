@@ -15,6 +15,7 @@ from quizapp.domain.render import render_markdown
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
+from quizapp.services import late_answers
 from quizapp.services.catalog import (
     attempt_questions,
     release_policy,
@@ -215,10 +216,16 @@ def result(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
     if attempt.state is AttemptState.IN_PROGRESS:
         return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
-    visible = released(db_session(), attempt.quiz, now())
+    session = db_session()
+    visible = released(session, attempt.quiz, now())
+    numbers = {int(raw["slot"]): n for n, raw in enumerate(attempt.layout, start=1)}
     return render_template(
         "student/result.html",
         attempt=attempt,
+        refused=[
+            (numbers.get(r.slot, r.slot), r)
+            for r in late_answers.refused_answers(session, [attempt.id])
+        ],
         quiz=attempt.quiz,
         marks_released=visible.marks,
         answers_released=visible.answers,

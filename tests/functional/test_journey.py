@@ -59,7 +59,9 @@ def test_student_takes_the_quiz_and_staff_downloads_the_score(
     response = client.get(f"/staff/quiz/{quiz_id}/scores.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0] == ["username", "name", "state", "started", "finished", "score", "maximum"]
+    assert rows[0] == [
+        "username", "name", "state", "started", "finished", "score", "maximum", "needs_staff",
+    ]  # fmt: skip
     by_user = {r[0]: r for r in rows[1:]}
     assert by_user["alice"][2:] == [
         "submitted",
@@ -67,6 +69,7 @@ def test_student_takes_the_quiz_and_staff_downloads_the_score(
         "2027-01-18T11:20:00+00:00",
         "19",
         "21",
+        "",
     ]
     assert by_user["bob"][2] == "not_started" and by_user["bob"][5] == ""
     assert by_user["carol"][1].startswith("'=")  # spreadsheet formula neutralised
