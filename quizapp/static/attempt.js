@@ -31,7 +31,7 @@
   var counter = 0;
   var deadline = countdown ? Date.parse(countdown.dataset.deadline) : null;
   var offset = countdown ? Date.parse(countdown.dataset.serverNow) - Date.now() : 0;
-  var pending = loadPending();   // slot -> {values: [...], seq: 123}
+  var pending = loadPending();   // slot -> {values: [...], seq: 123, typedAt: "…"}
   var inFlight = {};             // slot -> the promise of the PUT on its way
   var timers = {};
   var retryDelay = 2000;
@@ -115,6 +115,12 @@
   function updateSummary(offline) {
     if (!summary) { return; }
     var waiting = Object.keys(pending).length;
+    if (finishing) {
+      summary.textContent = "Time is up. " +
+        (waiting ? "Sending your last answers…" : "Your answers are saved; finishing the attempt…");
+      summary.className = "save-summary problem";
+      return;
+    }
     if (waiting === 0) {
       summary.textContent = "All answers saved.";
       summary.className = "save-summary";
@@ -175,7 +181,9 @@
     }
     var url = "/api/attempts/" + attemptId + "/answers/" + slot;
     held[slot] = JSON.stringify(item.values);
-    var request = api("PUT", url, { value: item.values, seq: item.seq }, keepalive)
+    var body = { value: item.values, seq: item.seq };
+    if (item.typedAt) { body.typed_at = item.typedAt; }
+    var request = api("PUT", url, body, keepalive)
       .then(function (r) {
         inFlight[slot] = false;
         var current = pending[slot];
@@ -195,7 +203,9 @@
         }
         if (r.status === 409) {
           // Too late or already finished: the server has finalised with what it holds.
-          delete pending[slot]; storePending();
+          // It keeps what arrived late as evidence ("recorded"); only then may this
+          // device forget its copy.
+          if (r.data && r.data.recorded) { delete pending[slot]; storePending(); }
           setState(slot, r.data.error || "The time for this attempt is over.", "problem");
           followServerClock({ state: "finished" });
           if (!finishing) { goToResult(); }
@@ -244,7 +254,9 @@
     // input events already sent: nothing new to save.
     if (!pending[slot] && held[slot] === same) { return; }
     if (!pending[slot] || JSON.stringify(pending[slot].values) !== same) {
-      pending[slot] = { values: values, seq: nextSeq() };
+      // typedAt: this device's reading of the server's time when the answer changed,
+      // kept with an answer that arrives late (evidence; the server decides nothing by it).
+      pending[slot] = { values: values, seq: nextSeq(), typedAt: new Date(Date.now() + offset).toISOString() };
       storePending();
     }
     setState(slot, "Not saved yet", "unsaved");
@@ -312,6 +324,10 @@
     finishing = true;
     if (countdown) { countdown.textContent = "0:00"; }
     announce("Time is up. Your last answers are being saved.");
+    if (summary) {  // seen, not only heard
+      summary.textContent = "Time is up. Sending your last answers…";
+      summary.className = "save-summary problem";
+    }
     // Send everything waiting (the server accepts saves for a short grace period),
     // then ask the server to finish the attempt, then show the result.
     Object.keys(timers).forEach(function (slot) { clearTimeout(timers[slot]); });
