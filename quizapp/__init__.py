@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from quizapp.config import settings_from_env
+from quizapp.config import private_sqlite_files, settings_from_env
 from quizapp.db import Database
 from quizapp.models import utcnow
 
@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    private_sqlite_files(app.config["QUIZAPP_DATABASE_URL"])
     database = Database()
     database.init_app(app)
 

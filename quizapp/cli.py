@@ -21,6 +21,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from quizapp.bank.loader import load_bank
+from quizapp.config import private_sqlite_files
 from quizapp.models import Quiz, Role
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.bank_import import import_bank
@@ -35,6 +36,8 @@ def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
+    # Before Alembic's first connection creates the file with the umask's permissions.
+    private_sqlite_files(url)
     root = Path(__file__).resolve().parent.parent
     config = Config()
     config.set_main_option("script_location", str(root / "migrations"))

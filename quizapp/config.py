@@ -27,8 +27,45 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def private_instance(instance: Path) -> None:
+    """The instance folder holds the secret key and, by default, the SQLite database
+    (password hashes, every answer): readable by its owner only, whatever the umask."""
+    instance.mkdir(parents=True, exist_ok=True)
+    _restrict(instance, 0o700)
+
+
+def private_sqlite_files(url: str) -> None:
+    """Create an SQLite database file (and tighten one that exists) as 0600 before the
+    driver opens it. SQLite gives its -wal and -shm files the permissions of the
+    database file, so this covers all three; existing ones are tightened too."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if str(path).startswith("file:"):
+        return  # a URI filename: its owner chose the options
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    except OSError:
+        return  # a folder that does not exist yet: the driver will say so clearly
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        _restrict(name, 0o600)
+
+
+def _restrict(path: Path, mode: int) -> None:
+    # Only the owner may change a mode: another user's file is left as it is.
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except (FileNotFoundError, PermissionError):
+        pass
+
+
 def settings_from_env(instance: Path) -> dict[str, Any]:
     env = os.environ
+    private_instance(instance)
     grace = int(env.get("QUIZAPP_GRACE_SECONDS", "10"))
     # Sessions and CSRF tokens must outlive the longest attempt plus grace, or a page
     # loaded at minute 0 of an accommodated attempt loses its last saves (DESIGN.md).
