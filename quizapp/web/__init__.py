@@ -45,6 +45,7 @@ def init_web(app: Flask) -> None:
         auth,
         errors,
         filters,
+        input_guard,
         marking,
         monitor,
         preview,
@@ -62,6 +63,7 @@ def init_web(app: Flask) -> None:
     security.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
+    input_guard.init_app(app)
     progress.init_app(app)
     static_files.init_app(app)
     blueprints = (

@@ -16,6 +16,7 @@ from flask import Blueprint, jsonify, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from quizapp.domain.text_checks import invalid_text_reason
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
@@ -25,7 +26,10 @@ from quizapp.web.security import student_required
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-MAX_SEQ = 2**63 - 1
+# The bounds of a save, stated identically in docs/api/openapi.yaml (a test compares
+# them). seq stops at 2^53-1 because the page's numbers are exact only up to there: a
+# larger one would be rounded in the browser and could tie with, or lose to, an older save.
+MAX_SEQ = 2**53 - 1
 MAX_VALUES = 200
 MAX_VALUE_CHARS = 100_000
 
@@ -58,8 +62,10 @@ def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
 def _clean_text(text: str) -> str:
     if len(text) > MAX_VALUE_CHARS:
         raise InvalidInput(f"An answer may have at most {MAX_VALUE_CHARS} characters.")
-    if "\x00" in text:
-        raise InvalidInput("An answer must not contain NUL characters.")
+    # web/input_guard.py refuses such text for every request already; checked again
+    # here so that this view stays safe if it is ever reached another way.
+    if reason := invalid_text_reason(text):
+        raise InvalidInput(f"Your answer contains a character that cannot be stored ({reason}).")
     return text
 
 
