@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import (
@@ -27,9 +28,18 @@ from quizapp.web.security import public, student_required
 bp = Blueprint("auth", __name__)
 
 
+MAX_NEXT_CHARS = 2000
+
+
 def _safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths: never an open redirect."""
-    if not target:
+    """Only same-site relative paths: never an open redirect, never a header the server
+    cannot send. Control characters (a CR LF in ?next= made a correct login a 500),
+    spaces and backslashes (browsers read "/\\evil.example" as "//evil.example") mean
+    the value did not come from this site: it is ignored and the login goes to the
+    default page."""
+    if not target or len(target) > MAX_NEXT_CHARS:
+        return None
+    if any(c.isspace() or c == "\\" or unicodedata.category(c)[0] == "C" for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

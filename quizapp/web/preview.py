@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from quizapp.models import QuestionVersion
 from quizapp.services.catalog import current_version, question_of
 from quizapp.web import db_session
 from quizapp.web.assets import asset_rewriter
+from quizapp.web.input_guard import int_arg
 from quizapp.web.security import staff_required
 
 bp = Blueprint("preview", __name__, url_prefix="/staff/preview")
@@ -52,8 +53,7 @@ def index() -> str:
 @bp.route("/question/<key>")
 @staff_required
 def question(key: str) -> str:
-    seed = request.args.get("seed", default=0, type=int)
-    seed = min(max(seed or 0, 0), MAX_SEED)
+    seed = int_arg("seed", 0, 0, MAX_SEED)
     version = current_version(db_session(), key)
     domain_question = question_of(version)
     item = preview_question(

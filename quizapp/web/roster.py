@@ -44,12 +44,15 @@ from quizapp.services.roster import (
     plan_roster_steps,
 )
 from quizapp.web import db_session, now, progress
+from quizapp.web.input_guard import int_arg
 from quizapp.web.progress import Outcome
 from quizapp.web.security import staff_required
 
 bp = Blueprint("roster", __name__, url_prefix="/staff/roster")
 
 PAGE_SIZE = 200
+MAX_PAGE = 100_000  # 20 million students: beyond any roster
+MAX_QUERY_CHARS = 200
 # A roster may be up to MAX_BYTES; the app's default body limit is far smaller. The
 # upload carries the file (or pasted text), the confirm step carries it back.
 _BODY_LIMIT = 2 * MAX_BYTES + 1_000_000
@@ -106,16 +109,16 @@ def index() -> str:
 
 def _render_index(upload: RosterUploadForm, staff_form: StaffAccountForm, status: int = 200) -> Any:
     session = db_session()
-    query = request.args.get("q", "").strip()
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
+    # Bounded before it reaches OFFSET: ?page=99999999999999999999 overflowed the driver.
+    page = int_arg("page", 1, 1, MAX_PAGE)
     students = select(User).where(User.role == Role.STUDENT)
     if query:
         pattern = f"%{query}%"
         students = students.where(or_(User.username.ilike(pattern), User.name.ilike(pattern)))
     total = session.scalar(select(func.count()).select_from(students.subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
     rows = session.scalars(
         students.order_by(User.username).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
@@ -130,7 +133,7 @@ def _render_index(upload: RosterUploadForm, staff_form: StaffAccountForm, status
         staff=staff,
         total=total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=pages,
         query=query,
         upload=upload,
         staff_form=staff_form,
