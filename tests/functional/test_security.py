@@ -49,6 +49,7 @@ ROUTES = {
     "monitor.intervene": "staff",
     "monitor.reopen": "staff",
     "monitor.finalise": "staff",
+    "monitor.accept_late": "staff",
     "roster.index": "staff",
     "roster.preview": "staff",
     "roster.apply": "staff",
