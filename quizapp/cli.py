@@ -7,6 +7,7 @@ quizapp users create USERNAME        create a user (prompts for the password)
 quizapp attempts finalize-expired    finalise attempts past deadline + grace (cron)
 quizapp export scores QUIZ_KEY       scores CSV to stdout
 quizapp demo                         migrate, import question_bank/, demo accounts
+quizapp doctor text [--apply]        find (and repair) stored text that cannot be read
 """
 
 from __future__ import annotations
@@ -505,6 +506,37 @@ def demo(bank_path: str | None) -> None:
         click.echo(f"  student {username:<8} {name}")
 
 
+doctor_group = click.Group("doctor", help="Find, and repair, stored data the app cannot read.")
+
+
+@doctor_group.command("text")
+@click.option("--apply", "apply_changes", is_flag=True, help="Repair (default: list only).")
+@with_appcontext
+def doctor_text(apply_changes: bool) -> None:
+    """List every stored answer, answer log entry, audit detail, feedback, reason or name
+    holding a character that cannot be stored (a lone surrogate, NUL, a Unicode
+    non-character), with its table, id, attempt and position. With --apply, replace each
+    such character by U+FFFD in one transaction, audited row by row. A dry run that finds
+    something exits 1."""
+    from quizapp.services.doctor import repair_text, scan_text
+
+    session = db_session()
+    report = scan_text(session)
+    for row in report.rows:
+        click.echo(str(row))
+    if not report.rows:
+        click.echo(f"Scanned {report.scanned} values: all text can be stored and read.")
+        return
+    if not apply_changes:
+        click.echo(
+            f"{len(report.rows)} row(s) of {report.scanned} scanned need repair. Dry run: "
+            "nothing changed; run again with --apply to replace each character by U+FFFD."
+        )
+        sys.exit(1)
+    changed = repair_text(session, report, now())
+    click.echo(f"Repaired {changed} row(s); each repair is in the audit log (text_repaired).")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         init_db,
@@ -515,6 +547,7 @@ def register_commands(app: Flask) -> None:
         overrides_group,
         regrade,
         demo,
+        doctor_group,
     ):
         app.cli.add_command(command)
 
