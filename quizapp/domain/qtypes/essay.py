@@ -95,7 +95,10 @@ class Essay(QuestionType):
     def grade(self, variant: Variant, response: Response) -> Grade:
         if response is None or (isinstance(response, str) and not response.strip()):
             return UNANSWERED
-        text = response if isinstance(response, str) else str(response)
+        if not isinstance(response, str):
+            # Not something accept() stores; str() of it could be any size.
+            return Grade(Fraction(0), GradeStatus.NEEDS_MARKING, "The stored answer is not text.")
+        text = response
         if len(text) > MAX_ESSAY_LENGTH:
             return Grade(
                 Fraction(0),
