@@ -51,6 +51,13 @@ NUMBER_BOUNDS = (
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+def looks_like_number(token: str) -> bool:
+    """A quick test, for many tokens at once (matrix entries), that `token` (no spaces)
+    is written like a number of at most MAX_NUMBER_LENGTH characters; read_number still
+    decides, and checks the bounds."""
+    return len(token) <= MAX_NUMBER_LENGTH and bool(_NUMBER.match(token.replace("\u2212", "-")))
+
+
 class UnreadableNumber(ValueError):
     pass
 
@@ -83,6 +90,8 @@ def read_number(text: str) -> Decimal:
         number = Decimal(cleaned)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes these
         raise UnreadableNumber(f"{cleaned[:20]!r} is not a number") from None
+    if len(cleaned) <= MAX_DIGITS and "e" not in cleaned and "E" not in cleaned:
+        return number  # too short for too many digits, and no exponent
     # adjusted() is the exponent of the leading digit; the Decimal keeps it as an int,
     # so this check costs nothing whatever was typed.
     if len(number.as_tuple().digits) > MAX_DIGITS or abs(number.adjusted()) > MAX_EXPONENT:

@@ -150,9 +150,9 @@ def test_a_model_answer_too_long_to_type_is_offered_in_scientific_notation():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (" ".join(["1"] * 2_501), "more than 2500 entries"),
-        ("\n".join(["1 1"] * 501), "more than 500 rows"),
-        (" ".join(["1"] * 501), "more than 500 entries"),
+        ("\n".join([" ".join(["1"] * 40)] * 26), "more than 1000 entries"),
+        ("\n".join(["1"] * 501), "more than 500 rows"),
+        (" ".join(["1"] * 501), "row 1 has more than 500 entries"),
         ("1" * 20_001, "longer than 20000 characters"),
     ],
 )
@@ -160,7 +160,7 @@ def test_a_matrix_beyond_its_size_bounds_is_refused_and_unreadable_if_stored(tex
     q = body("matrix")
     with pytest.raises(AnswerOutOfBounds, match=message) as refused:
         q.accept({}, [text])
-    assert "a matrix may have at most 500 rows, 500 columns, 2500 entries" in str(refused.value)
+    assert "a matrix may have at most 500 rows, 500 columns, 1000 entries" in str(refused.value)
     assert q.grade({}, text).status is GradeStatus.UNREADABLE
 
 

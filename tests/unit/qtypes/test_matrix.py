@@ -53,7 +53,9 @@ def test_parse_layouts(text, rows):
         ("1 abc", "row 1, entry 2: 'abc' is not a number"),
         ("", "it is empty"),
         ("[ ; ]", "it is empty"),
-        ("1 " * 3000, "more than 2500 entries"),
+        ("1 " * 3000, "row 1 has more than 500 entries"),
+        ("1 2\n" * 600, "more than 1000 entries"),
+        ("1\n" * 600, "more than 500 rows"),
         ("1" * 10_000_000, "longer than 20000"),
     ],
 )
