@@ -58,6 +58,26 @@ SEQ_PAGE_FACTOR = 100_000
 
 TIME_OVER = "The time for this attempt is over; the answers saved before the deadline are kept."
 
+# What one save may carry, whichever way it arrives (the JSON API or a form post), and
+# stated identically in docs/api/openapi.yaml (a test compares them). seq stops at
+# 2^53-1 because the page's numbers are exact only up to there: a larger one would be
+# rounded in the browser and could tie with, or lose to, an older save. A question type
+# may set a smaller bound on its own values (answered with 422).
+MAX_SEQ = 2**53 - 1
+MAX_VALUES = 200
+MAX_VALUE_CHARS = 100_000
+
+
+def check_save_bounds(submitted: Mapping[int, Sequence[str]], seq: int) -> None:
+    """Refuse (400) a save beyond the bounds above, before any work is done for it."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise InvalidInput(f"'seq' must be a whole number from 0 to {MAX_SEQ} (2^53-1).")
+    for values in submitted.values():
+        if len(values) > MAX_VALUES:
+            raise InvalidInput(f"At most {MAX_VALUES} values per answer.")
+        if any(len(v) > MAX_VALUE_CHARS for v in values):
+            raise InvalidInput(f"An answer may have at most {MAX_VALUE_CHARS} characters.")
+
 
 def page_sequence_base(now: datetime) -> int:
     return int(now.timestamp() * 10) * SEQ_PAGE_FACTOR
@@ -303,8 +323,7 @@ def save_answers(
     forget its copy only once the server has recorded it. `typed_at` is the browser's
     own claim of when the value was typed, kept with it.
     """
-    if seq < 0:
-        raise InvalidInput("The sequence number must not be negative.")
+    check_save_bounds(submitted, seq)
     begin_write(session)
     locked = _lock_for_save(session, attempt_id)
     if locked is None or (owner_id is not None and locked.user_id != owner_id):
@@ -408,6 +427,17 @@ def _record_refused(
         values = _accepted_values(session, locked, submitted)
     except InvalidInput:
         return False
+    # A form post carries every answer on the page: keep only what differs from the
+    # answers stored (an untouched answer is no evidence of anything).
+    stored = _stored_answers(session, locked.id, values.keys())
+    values = {
+        slot: value
+        for slot, value in values.items()
+        if (stored[slot].value != value if slot in stored else value is not None)
+    }
+    if not values:
+        session.rollback()
+        return True
     session.connection().execute(
         _LOG_ANSWER,
         [

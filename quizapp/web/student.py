@@ -21,6 +21,7 @@ from quizapp.services.catalog import (
     release_policy,
     version_sources,
 )
+from quizapp.services.errors import Conflict
 from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
 from quizapp.services.release import released
@@ -139,25 +140,28 @@ def save(attempt_id: int) -> Response:
     if not form.validate_on_submit():
         abort(400)
     attempt = _own_attempt(attempt_id)
-    if attempt.state is not AttemptState.IN_PROGRESS:
-        flash("This attempt has already finished.", "info")
-        return redirect(url_for("student.result", attempt_id=attempt.id))
     try:
         seq = int(form.seq.data or "")
     except ValueError:
         abort(400)
     session = db_session()
     moment = now()
-    results = attempt_service.save_answers(
-        session,
-        attempt.id,
-        _submitted_answers(attempt),
-        seq,
-        moment,
-        grace(),
-        request.remote_addr or "",
-        flask_session.get("client", ""),
-    ).results
+    try:
+        results = attempt_service.save_answers(
+            session,
+            attempt.id,
+            _submitted_answers(attempt),
+            seq,
+            moment,
+            grace(),
+            request.remote_addr or "",
+            flask_session.get("client", ""),
+        ).results
+    except Conflict as exc:
+        # Finished (in another tab, or by the deadline): what was posted is kept as
+        # evidence by the service, and the message says so.
+        flash(exc.message, "warning")
+        return redirect(url_for("student.result", attempt_id=attempt.id))
     stale = [r.slot for r in results if r.status is attempt_service.SaveStatus.STALE]
     action = request.form.get("action", "save")
     if action == "time-up":

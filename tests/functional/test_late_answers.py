@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from quizapp.models import Attempt, AuditEvent
+from quizapp.models import AnswerLog, Attempt, AuditEvent, LogOutcome
 from tests.functional.helpers import csrf_of, seq_base, slot_of, start_attempt
 
 CNN = "cnn-output-width"  # numeric, 2 marks, answer 16
@@ -106,3 +106,67 @@ def _question_number(session, attempt) -> int:
 
 def _quiz_id(session, attempt) -> int:
     return session.get(Attempt, attempt["id"]).quiz_id
+
+
+def test_a_late_form_post_keeps_what_changed_as_evidence(client, attempt, session, clock):
+    """Without JavaScript the page posts every answer: after the deadline, the one the
+    student changed is kept as evidence (the untouched ones are not logged again), and
+    the page says it was recorded instead of silently dropping it."""
+    deadline = session.get(Attempt, attempt["id"]).deadline_at
+    slot = attempt["slot"]
+    client.put(
+        f"/api/attempts/{attempt['id']}/answers/{slot}",
+        json={"value": "15", "seq": attempt["base"] + 1},
+        headers={"X-CSRFToken": attempt["token"]},
+    )
+    clock.set(deadline + timedelta(minutes=2))
+    form = {
+        "csrf_token": attempt["token"],
+        "seq": str(attempt["base"] + 2),
+        f"present-{slot}": "1",
+        f"slot-{slot}": "16",
+    }
+    other = next(
+        int(raw["slot"])
+        for raw in session.get(Attempt, attempt["id"]).layout
+        if int(raw["slot"]) != slot
+    )
+    form[f"present-{other}"] = "1"  # shown, left blank: nothing to keep
+    response = client.post(f"/attempt/{attempt['id']}", data=form)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/result")
+    result = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "recorded for staff to see" in result
+    assert "Answers that arrived too late" in result
+    session.rollback()
+    rows = session.scalars(
+        select(AnswerLog).where(AnswerLog.attempt_id == attempt["id"]).order_by(AnswerLog.id)
+    ).all()
+    assert [(r.slot, r.value, r.outcome) for r in rows] == [
+        (slot, "15", None),
+        (slot, "16", LogOutcome.LATE),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seq", "values"),
+    [
+        ("9999999999999999999999999", ["16"]),  # was an OverflowError: a 500
+        (str(2**53), ["16"]),
+        ("1", ["1"] * 201),
+        ("1", ["x" * 100_001]),
+    ],
+)
+def test_a_form_post_beyond_the_bounds_is_refused_with_400(client, attempt, session, seq, values):
+    slot = attempt["slot"]
+    response = client.post(
+        f"/attempt/{attempt['id']}",
+        data={
+            "csrf_token": attempt["token"],
+            "seq": seq,
+            f"present-{slot}": "1",
+            f"slot-{slot}": values,
+        },
+    )
+    assert response.status_code == 400
+    session.rollback()
+    assert session.scalars(select(AnswerLog)).all() == []
