@@ -121,6 +121,14 @@ class User(Base):
     time_factor: Mapped[Fraction] = mapped_column(default=Fraction(1))
     extra_minutes: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped when every session of the user must end at once: "sign out everywhere", a
+    # password change or reset, the account disabled. A session made under an older
+    # version is refused at its next request.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_login_at: Mapped[datetime | None]
+    # Single sign-on: "<issuer> <subject>" of the identity provider's account, set at the
+    # first SSO sign-in (the subject is stable; usernames and e-mails may change).
+    sso_subject: Mapped[str | None] = mapped_column(String(400), unique=True)
 
     attempts: Mapped[list[Attempt]] = relationship(back_populates="user")
 
@@ -143,6 +151,38 @@ class User(Base):
 
     def get_id(self) -> str:
         return str(self.id)
+
+
+class AuthSession(Base):
+    """One signed-in browser session, by the SHA-256 of the id its cookie carries: logout
+    revokes this row only (a student's other device keeps working), and a cookie replayed
+    after logout finds it revoked."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_version: Mapped[int]
+    method: Mapped[str] = mapped_column(String(20))  # password, sso, invitation, lti
+    created_at: Mapped[datetime]
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[datetime | None]
+
+
+class Invitation(Base):
+    """A one-time, expiring link to set a password, by the SHA-256 of its token (the
+    token itself is only ever in the link)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    emailed_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Question(Base):
