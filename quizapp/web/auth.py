@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -19,7 +20,8 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from quizapp.services import audit
+from quizapp.models import User
+from quizapp.services import audit, identity
 from quizapp.services.users import authenticate
 from quizapp.web import db_session, now
 from quizapp.web.forms import ConfirmForm, LoginForm
@@ -65,15 +67,7 @@ def login() -> str | Response | tuple[str, int]:
             return render_template("auth/login.html", form=form, throttled=True), 429
         user = authenticate(session_db, username, form.password.data or "")
         if user is not None:
-            audit.record_now(
-                session_db, "login", now(), actor_id=user.id, subject_id=user.id, ip=address
-            )
-            # A fresh session at login: nothing planted before login survives it.
-            session.clear()
-            session.permanent = True
-            # Names this browser session in the answer log (two at once get flagged).
-            session["client"] = secrets.token_hex(8)
-            login_user(user)
+            sign_in(user, "password")
             default = url_for("staff.index") if user.is_staff else url_for("student.dashboard")
             return redirect(_safe_next(request.args.get("next")) or default)
         throttle.failed(username, address)
@@ -82,12 +76,48 @@ def login() -> str | Response | tuple[str, int]:
     return render_template("auth/login.html", form=form)
 
 
+def sign_in(user: User, method: str, **details: Any) -> None:
+    """Open a server-side session for `user` and bind this browser to it (every way of
+    signing in ends here: password, SSO, invitation, LTI)."""
+    session_id = identity.open_session(
+        db_session(), user, method, now(), request.remote_addr or "", **details
+    )
+    # A fresh session at sign-in: nothing planted before it survives.
+    session.clear()
+    session.permanent = True
+    session["sid"] = session_id
+    # Names this browser session in the answer log (two at once get flagged).
+    session["client"] = secrets.token_hex(8)
+    login_user(user)
+
+
 @bp.route("/logout", methods=["POST"])
 @student_required
 def logout() -> Response:
     form = ConfirmForm()
     if form.validate_on_submit():
+        identity.close_session(db_session(), current_user, session.get("sid"), now())
         logout_user()
         session.clear()
         flash("You have logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/logout/everywhere", methods=["POST"])
+@student_required
+def logout_everywhere() -> Response:
+    """End every session of this account, on every device (a lost laptop, a shared
+    computer left signed in)."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        identity.end_all_sessions(
+            db_session(),
+            current_user.id,
+            now(),
+            reason="signed out everywhere",
+            ip=request.remote_addr or "",
+        )
+        logout_user()
+        session.clear()
+        flash("You have signed out on every device.", "info")
     return redirect(url_for("auth.login"))

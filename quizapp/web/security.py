@@ -49,13 +49,18 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
+        # The user, if this browser's session is still live on the server (not logged
+        # out, not ended by "sign out everywhere", a password change or a disabled account).
+        from flask import session
+
+        from quizapp.services.identity import user_of_session
         from quizapp.web import db_session
 
         try:
-            user = db_session().get(User, int(user_id))
+            uid = int(user_id)
         except ValueError:
             return None
-        return user if user is not None and user.active else None
+        return user_of_session(db_session(), uid, session.get("sid"))
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -50,6 +50,7 @@ ROUTES = {
     "monitor.reopen": "staff",
     "monitor.finalise": "staff",
     "monitor.accept_late": "staff",
+    "auth.logout_everywhere": "user",
     "roster.index": "staff",
     "roster.preview": "staff",
     "roster.apply": "staff",
