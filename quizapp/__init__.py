@@ -29,13 +29,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database = Database()
     database.init_app(app)
 
+    from datetime import timedelta
+
+    from quizapp.domain.throttle import ThrottlePolicy
     from quizapp.ratelimit import LoginThrottle, default_storage_uri
 
+    config = app.config
     app.extensions["quizapp_login_throttle"] = LoginThrottle(
-        app.config.get("QUIZAPP_RATELIMIT_STORAGE_URI")
-        or default_storage_uri(app.config["QUIZAPP_DATABASE_URL"]),
-        per_account=app.config["QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT"],
-        per_address=app.config["QUIZAPP_LOGIN_FAILURES_PER_ADDRESS"],
+        config.get("QUIZAPP_RATELIMIT_STORAGE_URI")
+        or default_storage_uri(config["QUIZAPP_DATABASE_URL"]),
+        ThrottlePolicy(
+            free_account_failures=int(config["QUIZAPP_LOGIN_FREE_FAILURES"]),
+            max_account_delay=timedelta(seconds=int(config["QUIZAPP_LOGIN_MAX_DELAY_SECONDS"])),
+            free_address_failures=int(config["QUIZAPP_LOGIN_ADDRESS_FREE_FAILURES"]),
+            max_address_delay=timedelta(
+                seconds=int(config["QUIZAPP_LOGIN_ADDRESS_MAX_DELAY_SECONDS"])
+            ),
+        ),
     )
 
     from quizapp.web import check_access_rules, init_web

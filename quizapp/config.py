@@ -84,17 +84,32 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
         "QUIZAPP_GRACE": timedelta(seconds=grace),
         "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),
+        # Invitation links (services/invitations.py): e-mailed when an SMTP host is set,
+        # otherwise given to staff as a CSV for mail merge. The base URL makes the links
+        # absolute from the command line (pages use the address they were reached at).
+        "QUIZAPP_SMTP_HOST": env.get("QUIZAPP_SMTP_HOST", ""),
+        "QUIZAPP_SMTP_PORT": int(env.get("QUIZAPP_SMTP_PORT", "587")),
+        "QUIZAPP_SMTP_USER": env.get("QUIZAPP_SMTP_USER", ""),
+        "QUIZAPP_SMTP_PASSWORD": env.get("QUIZAPP_SMTP_PASSWORD", ""),
+        "QUIZAPP_SMTP_STARTTLS": env.get("QUIZAPP_SMTP_STARTTLS", "1") == "1",
+        "QUIZAPP_MAIL_FROM": env.get("QUIZAPP_MAIL_FROM", ""),
+        "QUIZAPP_BASE_URL": env.get("QUIZAPP_BASE_URL", ""),
+        "QUIZAPP_INVITATION_DAYS": int(env.get("QUIZAPP_INVITATION_DAYS", "7")),
         # How often an open attempt page asks for its status (a deadline moved by staff
         # reaches the countdown within one poll), and how often the staff live table
         # refreshes. Every request costs the server; the browser tests shorten both.
         "QUIZAPP_STATUS_POLL_SECONDS": int(env.get("QUIZAPP_STATUS_POLL_SECONDS", "30")),
         "QUIZAPP_MONITOR_POLL_SECONDS": int(env.get("QUIZAPP_MONITOR_POLL_SECONDS", "15")),
         "QUIZAPP_RATELIMIT_STORAGE_URI": env.get("QUIZAPP_RATELIMIT_STORAGE_URI", ""),
-        "QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT": env.get(
-            "QUIZAPP_LOGIN_FAILURES_PER_ACCOUNT", "100 per hour"
+        # The sign-in throttle (quizapp/domain/throttle.py, docs/sign-in.md): failures
+        # allowed before delays start, and the longest delay, per account and per address.
+        "QUIZAPP_LOGIN_FREE_FAILURES": int(env.get("QUIZAPP_LOGIN_FREE_FAILURES", "5")),
+        "QUIZAPP_LOGIN_MAX_DELAY_SECONDS": int(env.get("QUIZAPP_LOGIN_MAX_DELAY_SECONDS", "60")),
+        "QUIZAPP_LOGIN_ADDRESS_FREE_FAILURES": int(
+            env.get("QUIZAPP_LOGIN_ADDRESS_FREE_FAILURES", "100")
         ),
-        "QUIZAPP_LOGIN_FAILURES_PER_ADDRESS": env.get(
-            "QUIZAPP_LOGIN_FAILURES_PER_ADDRESS", "2000 per hour"
+        "QUIZAPP_LOGIN_ADDRESS_MAX_DELAY_SECONDS": int(
+            env.get("QUIZAPP_LOGIN_ADDRESS_MAX_DELAY_SECONDS", "30")
         ),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=session_hours),
         "WTF_CSRF_TIME_LIMIT": session_hours * 3600,

@@ -1,9 +1,6 @@
-"""Throttling failed logins with the `limits` library (the engine of Flask-Limiter),
-its counters kept where every app process sees them.
-
-Only failures count, per account and per address (OWASP ASVS: at most 100 failed
-attempts an hour per account; per address generously, because a lab or a campus NAT
-puts a whole cohort behind one address at the start of a quiz).
+"""The counters of the sign-in throttle, in a `limits` storage (the library's storage
+layer; the decision itself is quizapp.domain.throttle.decide), kept where every app
+process sees them.
 
 The default storage keeps fixed-window counters in the application's own database, so
 the one-machine set-up (SQLite, several gunicorn workers) needs nothing else installed
@@ -14,16 +11,17 @@ QUIZAPP_RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 (any `limits` storage URI w
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from quizapp.db import make_engine
+from quizapp.domain.throttle import Decision, SignInSituation, ThrottlePolicy, decide
 from quizapp.models import RateLimitCounter
 
 SCHEME_PREFIX = "quizapp+"
@@ -105,27 +103,126 @@ def default_storage_uri(database_url: str) -> str:
     return SCHEME_PREFIX + database_url
 
 
-class LoginThrottle:
-    """Refuses logins once an account or an address has failed too often in the window."""
+WINDOW_SECONDS = 3600  # failures count for an hour
+HISTORY_SECONDS = 30 * 24 * 3600  # an address's good history lasts a month
 
-    def __init__(self, storage_uri: str, per_account: str, per_address: str):
+
+@dataclass(frozen=True)
+class ThrottleStatus:
+    """What staff see for an account or an address."""
+
+    key: str  # "account alice" or "address 10.0.0.7"
+    failures: int  # in the last hour
+    waits_until: float | None  # epoch seconds, when a delay is running
+    trusted_accounts: int | None  # addresses: distinct accounts signed in from it
+
+
+class LoginThrottle:
+    """Counters for the sign-in throttle (decided by quizapp.domain.throttle.decide),
+    kept in any `limits` storage: the application's database by default, or Redis.
+
+    Keys: failures per account, per address and per device cookie in the last hour; a
+    running delay per account and per address (a key that expires when the delay ends);
+    and, per address, how many distinct accounts signed in from it in the last month.
+    """
+
+    def __init__(self, storage_uri: str, policy: ThrottlePolicy | None = None):
         self.storage = storage_from_string(storage_uri)
-        self.limiter = FixedWindowRateLimiter(self.storage)
-        self.per_account: RateLimitItem = parse(per_account)
-        self.per_address: RateLimitItem = parse(per_address)
+        self.policy = policy or ThrottlePolicy()
 
     @staticmethod
     def _account(username: str) -> str:
         return username.strip().lower()[:150]
 
-    def allows(self, username: str, address: str) -> bool:
-        return self.limiter.test(
-            self.per_account, "login-account", self._account(username)
-        ) and self.limiter.test(self.per_address, "login-address", address)
+    def _wait(self, key: str) -> timedelta:
+        if self.storage.get(key) <= 0:
+            return timedelta(0)
+        return timedelta(seconds=max(0.0, self.storage.get_expiry(key) - time.time()))
 
-    def failed(self, username: str, address: str) -> None:
-        self.limiter.hit(self.per_account, "login-account", self._account(username))
-        self.limiter.hit(self.per_address, "login-address", address)
+    def situation(
+        self, username: str, address: str | None, device_id: str | None
+    ) -> SignInSituation:
+        """The counters for one attempt. `address` None: not known (an undeclared proxy);
+        `device_id`: of a valid device cookie for this account, if the browser has one."""
+        account = self._account(username)
+        return SignInSituation(
+            trusted_device=device_id is not None,
+            device_failures=self.storage.get(f"fail-dev:{device_id}") if device_id else 0,
+            account_wait=self._wait(f"wait-acct:{account}"),
+            address_known=address is not None,
+            address_trusted=address is not None
+            and self.storage.get(f"good-addr:{address}") >= self.policy.trusted_address_accounts,
+            address_wait=self._wait(f"wait-addr:{address}") if address else timedelta(0),
+        )
+
+    def decide(self, username: str, address: str | None, device_id: str | None) -> Decision:
+        return decide(self.situation(username, address, device_id), self.policy)
+
+    def failed(self, username: str, address: str | None, device_id: str | None) -> None:
+        account = self._account(username)
+        if device_id:
+            # A trusted device's failures count against that device only: they must not
+            # slow the account down for its owner's other browsers.
+            self.storage.incr(f"fail-dev:{device_id}", WINDOW_SECONDS)
+        else:
+            failures = self.storage.incr(f"fail-acct:{account}", WINDOW_SECONDS)
+            self._start_wait(f"wait-acct:{account}", self.policy.account_delay(failures))
+        if address:
+            failures = self.storage.incr(f"fail-addr:{address}", WINDOW_SECONDS)
+            self._start_wait(f"wait-addr:{address}", self.policy.address_delay(failures))
+
+    def _start_wait(self, key: str, delay: timedelta) -> None:
+        seconds = int(delay.total_seconds())
+        if seconds > 0:
+            self.storage.clear(key)
+            self.storage.incr(key, seconds)
+
+    def succeeded(self, username: str, address: str | None) -> None:
+        """A correct password: the account's delay ends (its owner is in), and the
+        address earns history once per account."""
+        account = self._account(username)
+        self.storage.clear(f"fail-acct:{account}")
+        self.storage.clear(f"wait-acct:{account}")
+        if address and self.storage.get(f"seen:{address}:{account}") == 0:
+            self.storage.incr(f"seen:{address}:{account}", HISTORY_SECONDS)
+            self.storage.incr(f"good-addr:{address}", HISTORY_SECONDS)
+
+    def status(self, *, username: str = "", address: str = "") -> ThrottleStatus:
+        if username:
+            account = self._account(username)
+            return ThrottleStatus(
+                f"account {account}",
+                self.storage.get(f"fail-acct:{account}"),
+                self._until(f"wait-acct:{account}"),
+                None,
+            )
+        return ThrottleStatus(
+            f"address {address}",
+            self.storage.get(f"fail-addr:{address}"),
+            self._until(f"wait-addr:{address}"),
+            self.storage.get(f"good-addr:{address}"),
+        )
+
+    def _until(self, key: str) -> float | None:
+        return self.storage.get_expiry(key) if self.storage.get(key) > 0 else None
+
+    def clear(self, *, username: str = "", address: str = "") -> None:
+        """Staff clear a throttle: the failures and any running delay."""
+        if username:
+            account = self._account(username)
+            self.storage.clear(f"fail-acct:{account}")
+            self.storage.clear(f"wait-acct:{account}")
+        if address:
+            self.storage.clear(f"fail-addr:{address}")
+            self.storage.clear(f"wait-addr:{address}")
+
+    def note_undeclared_proxy(self) -> bool:
+        """Remember (for a day, across processes) that requests came through a proxy
+        nobody declared; True the first time, so the caller logs it once."""
+        return self.storage.incr("undeclared-proxy", 24 * 3600) == 1
+
+    def undeclared_proxy_seen(self) -> bool:
+        return self.storage.get("undeclared-proxy") > 0
 
     def close(self) -> None:
         engine = getattr(self.storage, "engine", None)

@@ -57,6 +57,7 @@ def init_web(app: Flask) -> None:
         static_files,
         stats,
         student,
+        throttle,
     )  # fmt: skip
 
     app.url_map.converters["id"] = IdConverter
@@ -68,6 +69,7 @@ def init_web(app: Flask) -> None:
     static_files.init_app(app)
     blueprints = (
         auth, student, api, staff, preview, assets, stats, roster, monitor, marking, release,
+        throttle,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)

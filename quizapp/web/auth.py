@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import unicodedata
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,13 +19,14 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from quizapp.models import User
 from quizapp.services import audit, identity
 from quizapp.services.users import authenticate
-from quizapp.web import db_session, now
+from quizapp.web import db_session, devices, now
 from quizapp.web.forms import ConfirmForm, LoginForm
 from quizapp.web.security import public, student_required
 
@@ -51,29 +54,73 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login() -> str | Response | tuple[str, int]:
+def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("student.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        session_db = db_session()
         username = form.username.data or ""
-        address = request.remote_addr or ""
+        account = username.strip().lower()[:150]
+        address = _client_address()
         throttle = current_app.extensions["quizapp_login_throttle"]
-        if not throttle.allows(username, address):
-            audit.record_now(
-                session_db, "login_throttled", now(), ip=address, username=username[:150]
-            )
-            return render_template("auth/login.html", form=form, throttled=True), 429
-        user = authenticate(session_db, username, form.password.data or "")
+        device = devices.device_for(request, account)
+        decision = throttle.decide(username, address, device)
+        if not decision.allowed:
+            return _throttled(username, address, decision.wait, decision.reason, form)
+        user = authenticate(db_session(), username, form.password.data or "")
         if user is not None:
+            throttle.succeeded(username, address)
             sign_in(user, "password")
             default = url_for("staff.index") if user.is_staff else url_for("student.dashboard")
-            return redirect(_safe_next(request.args.get("next")) or default)
-        throttle.failed(username, address)
-        audit.record_now(session_db, "login_failed", now(), ip=address, username=username[:150])
+            response = redirect(_safe_next(request.args.get("next")) or default)
+            devices.remember(request, response, account)
+            return response
+        throttle.failed(username, address, device)
+        audit.record_now(
+            db_session(),
+            "login_failed",
+            now(),
+            ip=request.remote_addr or "",
+            username=username[:150],
+            known_device=device is not None,
+        )
         flash("The username or password is incorrect.", "error")
     return render_template("auth/login.html", form=form)
+
+
+def _client_address() -> str | None:
+    """The client's address for the per-address throttle, or None when requests come
+    through a proxy nobody declared (QUIZAPP_TRUSTED_PROXIES=0 while X-Forwarded-For is
+    set): every student would then share the proxy's address, and throttling them as one
+    would lock out a whole cohort. Said loudly in the log and on the staff page instead."""
+    if request.headers.get("X-Forwarded-For") and not current_app.config["QUIZAPP_TRUSTED_PROXIES"]:
+        if current_app.extensions["quizapp_login_throttle"].note_undeclared_proxy():
+            current_app.logger.warning(
+                "Requests carry X-Forwarded-For but QUIZAPP_TRUSTED_PROXIES is 0: the "
+                "per-address sign-in throttle is off until the proxy is declared "
+                "(docs/sign-in.md)."
+            )
+        return None
+    return request.remote_addr or None
+
+
+def _throttled(
+    username: str, address: str | None, wait: timedelta, reason: str, form: LoginForm
+) -> tuple[str, int, dict[str, str]]:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    audit.record_now(
+        db_session(),
+        "login_throttled",
+        now(),
+        ip=request.remote_addr or "",
+        username=username[:150],
+        reason=reason,
+        wait_seconds=seconds,
+    )
+    page = render_template(
+        "auth/login.html", form=form, throttled=True, wait_seconds=seconds, reason=reason
+    )
+    return page, 429, {"Retry-After": str(seconds)}
 
 
 def sign_in(user: User, method: str, **details: Any) -> None:

@@ -23,6 +23,7 @@ from quizapp.services.exports import (
 )
 from quizapp.web import db_session, grace, now
 from quizapp.web.security import staff_required
+from quizapp.web.throttle import undeclared_proxy_seen
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -40,7 +41,13 @@ def index() -> str:
     ):
         counts.setdefault(quiz_id, {})[state.value] = n
     quizzes = session.scalars(select(Quiz).order_by(Quiz.opens_at)).all()
-    return render_template("staff/index.html", quizzes=quizzes, counts=counts, now=now())
+    return render_template(
+        "staff/index.html",
+        quizzes=quizzes,
+        counts=counts,
+        now=now(),
+        undeclared_proxy=undeclared_proxy_seen(),
+    )
 
 
 EXPORTS = {
