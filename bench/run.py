@@ -539,7 +539,6 @@ def main() -> int:
         "QUIZAPP_DATABASE_URL": app_url,
         "QUIZAPP_INSTANCE_PATH": str(tmp / "instance"),
         "QUIZAPP_SECRET_KEY": "bench-secret-key-not-for-production",
-        "QUIZAPP_LOGIN_FAILURES_PER_ADDRESS": "100000 per hour",
         "GUNICORN_ACCESSLOG": "/dev/null",  # "" makes gunicorn 27 refuse to start
         "BENCH_CEILING_DATABASE_URL": ceiling_url,
     }
