@@ -157,3 +157,54 @@ class Auth:
 @pytest.fixture
 def auth(client) -> Auth:  # type: ignore[no-untyped-def]
     return Auth(client)
+
+
+class Inbox:
+    """What a local SMTP server received; addresses containing "bounce" are refused at
+    RCPT (550), as a real server refuses an unknown mailbox."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if "bounce" in address:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+    def settings(self) -> dict[str, object]:
+        """App settings that send mail here (plain SMTP: no TLS on the test server)."""
+        return {
+            "QUIZAPP_SMTP_HOST": self.host,
+            "QUIZAPP_SMTP_PORT": self.port,
+            "QUIZAPP_SMTP_STARTTLS": False,
+            "QUIZAPP_MAIL_FROM": "quizapp@uni.example",
+        }
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, for this test only."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        inbox.port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quizapp.db import begin_write
-from quizapp.models import Role, User
+from quizapp.models import Role, User, utcnow
 from quizapp.services.errors import InvalidInput
 
 # argon2id at OWASP's recommended baseline (19 MiB, 2 iterations, 1 lane). argon2-cffi's
@@ -49,23 +51,50 @@ def create_user(
     *,
     name: str = "",
     email: str = "",
-    role: Role = Role.STUDENT,
+    role: Role | None = Role.STUDENT,
     update_existing: bool = False,
+    check_password: bool = False,
+    now: datetime | None = None,
 ) -> User:
+    """Create a user, or with `update_existing` update the one of that name (its name and
+    e-mail when given, its role unless `role` is None, its password when given).
+
+    `check_password` applies the password rule (domain/passwords.py): the command line
+    does; test fixtures and the demo make accounts with passwords they choose. A changed
+    password of an existing user ends every session of theirs and is audited."""
+    from quizapp.domain.passwords import password_problem
+    from quizapp.services import audit
+    from quizapp.services.identity import bump_session_version
+
     username = username.strip()
     if not username or len(username) > 150:
         raise InvalidInput("A username must have 1 to 150 characters.")
+    if password is not None and check_password:
+        problem = password_problem(password, username=username, email=email, name=name)
+        if problem:
+            raise InvalidInput(problem)
+    hashed = hash_password(password) if password is not None else None
+    moment = now or utcnow()
     begin_write(session)
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is not None and not update_existing:
-        raise InvalidInput(f"User {username!r} already exists.")
+        session.rollback()
+        raise InvalidInput(f"User {username!r} already exists (update it with --update).")
+    existed = user is not None
     if user is None:
-        user = User(username=username)
+        user = User(username=username, created_at=moment)
         session.add(user)
     user.name = name or user.name or ""
     user.email = email or user.email or ""
-    user.role = role
-    if password is not None:
-        user.password_hash = hash_password(password)
+    if role is not None or not existed:
+        user.role = role or Role.STUDENT
+    if hashed is not None:
+        user.password_hash = hashed
+    if existed and hashed is not None:
+        session.flush()
+        bump_session_version(session, user.id)
+        audit.record(session, "password_set", moment, subject_id=user.id, method="account_update")
     session.commit()
+    if existed:
+        session.refresh(user)
     return user
