@@ -84,6 +84,21 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_TIMEZONE": env.get("QUIZAPP_TIMEZONE", "Europe/London"),
         "QUIZAPP_GRACE": timedelta(seconds=grace),
         "QUIZAPP_BANK_PATH": env.get("QUIZAPP_BANK_PATH", "question_bank"),
+        # Single sign-on with OpenID Connect (services/sso.py, docs/sign-in.md): on when an
+        # issuer is set. Nobody unknown is let in unless self-enrolment is on, and password
+        # sign-in can be turned off only when SSO is on (checked at start-up).
+        "QUIZAPP_SSO_ISSUER": env.get("QUIZAPP_SSO_ISSUER", ""),
+        "QUIZAPP_SSO_CLIENT_ID": env.get("QUIZAPP_SSO_CLIENT_ID", ""),
+        "QUIZAPP_SSO_CLIENT_SECRET": env.get("QUIZAPP_SSO_CLIENT_SECRET", ""),
+        "QUIZAPP_SSO_USERNAME_CLAIM": env.get("QUIZAPP_SSO_USERNAME_CLAIM", "preferred_username"),
+        "QUIZAPP_SSO_STAFF_CLAIM": env.get("QUIZAPP_SSO_STAFF_CLAIM", ""),
+        "QUIZAPP_SSO_STAFF_VALUE": env.get("QUIZAPP_SSO_STAFF_VALUE", ""),
+        "QUIZAPP_SSO_SELF_ENROL": env.get("QUIZAPP_SSO_SELF_ENROL", "0").lower()
+        in ("1", "true", "yes", "on"),
+        "QUIZAPP_SSO_CONTACT": env.get("QUIZAPP_SSO_CONTACT", ""),
+        "QUIZAPP_SSO_LABEL": env.get("QUIZAPP_SSO_LABEL", "Sign in with your university account"),
+        "QUIZAPP_PASSWORD_LOGIN": env.get("QUIZAPP_PASSWORD_LOGIN", "1").lower()
+        not in ("0", "false", "no", "off"),
         # Invitation links (services/invitations.py): e-mailed when an SMTP host is set,
         # otherwise given to staff as a CSV for mail merge. The base URL makes the links
         # absolute from the command line (pages use the address they were reached at).

@@ -53,6 +53,7 @@ def init_web(app: Flask) -> None:
         release,
         roster,
         security,
+        sso,
         staff,
         static_files,
         stats,
@@ -70,6 +71,7 @@ def init_web(app: Flask) -> None:
     blueprints = (
         auth, student, api, staff, preview, assets, stats, roster, monitor, marking, release,
         throttle,
+        sso,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)

@@ -29,6 +29,7 @@ from quizapp.services.users import authenticate
 from quizapp.web import db_session, devices, now
 from quizapp.web.forms import ConfirmForm, LoginForm
 from quizapp.web.security import public, student_required
+from quizapp.web.sso import password_login_refused
 
 bp = Blueprint("auth", __name__)
 
@@ -57,6 +58,8 @@ def _safe_next(target: str | None) -> str | None:
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("student.dashboard"))
+    if refused := password_login_refused():
+        return refused
     form = LoginForm()
     if form.validate_on_submit():
         username = form.username.data or ""

@@ -19,6 +19,8 @@ from tests.functional.helpers import csrf_of, seq_base, slot_of, start_attempt
 # test_every_route_has_a_rule_in_this_table; one without a decorator stops the app.
 ROUTES = {
     "auth.login": "public",
+    "sso.start": "public",
+    "sso.callback": "public",
     "auth.logout": "user",
     "student.dashboard": "user",
     "student.start_page": "user",
