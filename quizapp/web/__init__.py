@@ -46,6 +46,7 @@ def init_web(app: Flask) -> None:
         errors,
         filters,
         input_guard,
+        invitations,
         marking,
         monitor,
         preview,
@@ -71,6 +72,7 @@ def init_web(app: Flask) -> None:
     blueprints = (
         auth, student, api, staff, preview, assets, stats, roster, monitor, marking, release,
         throttle,
+        invitations,
         sso,
     )  # fmt: skip
     for module in blueprints:

@@ -66,6 +66,11 @@ ROUTES = {
     "marking.regrade": "staff",
     "marking.regrade_commit": "staff",
     "release.edit": "staff",
+    "invitations.index": "staff",
+    "invitations.invite_many": "staff",
+    "invitations.invite_one": "staff",
+    "invitations.reset": "staff",
+    "invitations.set_password": "public",
 }
 
 
