@@ -841,3 +841,25 @@ def current_marks(session: Session, attempt_id: int) -> dict[int, Mark]:
     )
     rows = session.scalars(select(Mark).where(Mark.id.in_(newest)))
     return {m.slot: m for m in rows}
+
+
+def answer_form_values(
+    session: Session, attempt: Attempt, answers: Mapping[int, Answer]
+) -> dict[int, list[str]]:
+    """The form values that put each stored answer back on the attempt page, by slot:
+    what the student sent, as their question type shows it (as the attempt page renders
+    it; never anything about correctness). `answers` are the rows the caller already
+    read (current_answers), so the values match the sequence numbers it reports with
+    them."""
+    if not answers:
+        return {}
+    values: dict[int, list[str]] = {}
+    for entry, question in attempt_questions(session, attempt):
+        answer = answers.get(entry.slot)
+        if answer is not None:
+            stored = answer.value
+            # A cleared answer is stored as None: an empty form.
+            values[entry.slot] = (
+                [] if stored is None else question.body.form_values(entry.variant, stored)
+            )
+    return values

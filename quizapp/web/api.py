@@ -91,10 +91,15 @@ def _clock_fields(attempt: Attempt) -> dict[str, Any]:
 
 
 def _clock(attempt_id: int, state: AttemptState, deadline: datetime | None) -> dict[str, Any]:
+    """What every response carries for the page's countdown. `deadline_local` is the
+    deadline as the page shows it ("14:41:01 GMT": the course's zone, 24-hour clock, the
+    `localtime` filter's format), so the page never formats a time in the browser's
+    locale or zone."""
     return {
         "attempt_id": attempt_id,
         "state": state.value,
         "deadline": deadline.isoformat() if deadline else None,
+        "deadline_local": _local(deadline),
         "server_now": now().isoformat(),
         "grace_seconds": int(grace().total_seconds()),
         "result_url": url_for("student.result", attempt_id=attempt_id)
@@ -110,9 +115,18 @@ def _local(moment: Any) -> str | None:
 @bp.get("/attempts/<id:attempt_id>")
 @student_required
 def status(attempt_id: int) -> Response:
+    """The attempt's clock, its answers' sequence numbers and save times, and its flags.
+
+    With `?form_values=1`, also each stored answer's form values (`form_values`, by
+    slot): what the page needs to show the answer another window saved. Only asked for
+    when the page finds such an answer, so the idle poll stays as cheap as it was."""
     attempt = _own_attempt(attempt_id)
     session = db_session()
     answers = attempt_service.current_answers(session, attempt.id)
+    extra: dict[str, Any] = {}
+    if request.args.get("form_values") == "1":
+        values = attempt_service.answer_form_values(session, attempt, answers)
+        extra["form_values"] = {str(slot): v for slot, v in values.items()}
     return jsonify(
         **_clock_fields(attempt),
         answers={
@@ -124,6 +138,7 @@ def status(attempt_id: int) -> Response:
             for slot, a in answers.items()
         },
         flags=sorted(attempt_service.flagged_slots(session, attempt.id)),
+        **extra,
     )
 
 

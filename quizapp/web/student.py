@@ -11,6 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from quizapp.domain.qtypes.essay import word_count
 from quizapp.domain.render import render_markdown
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt
@@ -97,6 +98,9 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
                 if value is not None
                 else [],
                 "saved_at": answer.saved_at if answer and value is not None else None,
+                # The sequence of the answer the page shows: attempt.js compares it with
+                # the status poll's to notice an answer saved from another window.
+                "seq": answer.seq if answer else None,
                 "flagged": entry.slot in flagged,
                 "source": sources.get(entry.version_id, ""),
             }
@@ -189,12 +193,42 @@ def confirm_submit(attempt_id: int) -> str | Response:
         return redirect(url_for("student.result", attempt_id=attempt.id))
     questions = _questions_for_page(attempt)
     unanswered = [q["number"] for q in questions if not q["values"]]
+    flagged = [q["number"] for q in questions if q["flagged"]]
+    # Essays whose length is outside the limits the question states (the same count
+    # as the hint under the box; only staff decide what a short essay is worth).
+    essays: dict[int, str] = {}
+    for q in questions:
+        view = q["view"]
+        if view.input != "essay" or not q["values"]:
+            continue
+        words = word_count(q["values"][0])
+        low, high = view.extra.get("min_words"), view.extra.get("max_words")
+        if low and words < low:
+            essays[q["number"]] = f"{words} words; at least {low} asked"
+        elif high and words > high:
+            essays[q["number"]] = f"{words} words; at most {high} asked"
+    # One line per question to look at again, with every reason, in question order.
+    checks = []
+    for q in questions:
+        number = q["number"]
+        reasons = []
+        if number in unanswered:
+            reasons.append("not answered")
+        if number in essays:
+            reasons.append(essays[number])
+        if number in flagged:
+            reasons.append("flagged for review")
+        if reasons:
+            checks.append({"number": number, "reasons": reasons})
     return render_template(
         "student/confirm_submit.html",
         attempt=attempt,
         quiz=attempt.quiz,
         total=len(questions),
         unanswered=unanswered,
+        flagged=flagged,
+        essays=sorted(essays),
+        checks=checks,
         form=ConfirmForm(),
         now=now(),
     )
