@@ -3,7 +3,9 @@
 quizapp init-db                      migrate the database to the newest schema
 quizapp bank validate PATH           check a bank; print file:line: field: message
 quizapp bank import PATH             validate, then import all or nothing
-quizapp users create USERNAME        create a user (prompts for the password)
+quizapp users create USERNAME        create a user (prompts for the password; --update)
+quizapp users set-password USERNAME  set a password (prompted, or from standard input)
+quizapp users invite --never-signed-in  one-time set-password links as CSV (or --send)
 quizapp attempts finalize-expired    finalise attempts past deadline + grace (cron)
 quizapp export scores QUIZ_KEY       scores CSV to stdout
 quizapp demo                         migrate, import question_bank/, demo accounts
@@ -184,23 +186,189 @@ users_group = click.Group("users", help="Accounts.")
 @click.argument("username")
 @click.option("--name", default="")
 @click.option("--email", default="")
-@click.option("--staff", is_flag=True, help="Create a staff account.")
-@click.password_option()
+@click.option(
+    "--staff/--student",
+    default=None,
+    help="The role (new accounts: student unless --staff; --update keeps the role unless given).",
+)
+@click.option("--update", is_flag=True, help="Update the account if it exists instead of refusing.")
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="Set no password (single sign-on, or the user sets one from `users invite`); "
+    "with --update, keep the current one.",
+)
+@click.option("--password", default=None, help="Avoid: it shows in the shell history.")
 @with_appcontext
-def users_create(username: str, name: str, email: str, staff: bool, password: str) -> None:
-    """Create a user."""
+def users_create(
+    username: str,
+    name: str,
+    email: str,
+    staff: bool | None,
+    update: bool,
+    no_password: bool,
+    password: str | None,
+) -> None:
+    """Create a user (or, with --update, update one). The password is prompted for, or
+    read from standard input when it is not a terminal; it must follow the password rule
+    (at least 12 characters, not a common one, not containing the username)."""
+    if not no_password and password is None:
+        password = _read_password()
     try:
-        create_user(
+        user = create_user(
             db_session(),
             username,
-            password,
+            None if no_password else password,
             name=name,
             email=email,
-            role=Role.STAFF if staff else Role.STUDENT,
+            role=None if staff is None else (Role.STAFF if staff else Role.STUDENT),
+            update_existing=update,
+            check_password=True,
+            now=now(),
         )
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Created {'staff' if staff else 'student'} user {username}.")
+    click.echo(f"Saved {user.role.value} user {user.username}.")
+
+
+def _read_password() -> str:
+    """Prompted twice on a terminal; otherwise the first line of standard input (for
+    scripts: `printf '%s\\n' "$PW" | quizapp users set-password alice`)."""
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users_group.command("set-password")
+@click.argument("username")
+@with_appcontext
+def users_set_password(username: str) -> None:
+    """Set USERNAME's password (prompted, or the first line of standard input). Every
+    session of the account ends and its unused invitation links stop working; audited."""
+    from quizapp.services.invitations import find_user, set_password
+
+    session = db_session()
+    try:
+        user = find_user(session, username)
+        password = _read_password()
+        set_password(session, user.id, password, now(), by_id=None, method="command_line")
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Password set for {user.username}; every session of theirs has ended.")
+
+
+@users_group.command("invite")
+@click.argument("usernames", nargs=-1)
+@click.option("--all", "everyone", is_flag=True, help="Everyone on the roster.")
+@click.option("--never-signed-in", is_flag=True, help="Everyone who has never signed in.")
+@click.option("--no-password", is_flag=True, help="Everyone who has no password.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=90),
+    default=None,
+    help="How long the links work (default: QUIZAPP_INVITATION_DAYS, 7).",
+)
+@click.option("--send", is_flag=True, help="E-mail the links (needs QUIZAPP_SMTP_HOST).")
+@click.option("--by", "by", default=None, help="Staff username: recorded, and named in e-mails.")
+@with_appcontext
+def users_invite(
+    usernames: tuple[str, ...],
+    everyone: bool,
+    never_signed_in: bool,
+    no_password: bool,
+    days: int | None,
+    send: bool,
+    by: str | None,
+) -> None:
+    """Make one-time set-password links for USERNAMES or a group (--all, --never-signed-in,
+    --no-password) and print them as CSV (username,name,email,link,expires) for a mail
+    merge; with --send, e-mail them instead and print only those that could not be sent
+    (exit 1 then). A new link replaces the account's older unused ones. The roster is
+    every student and every staff account without a password; name others explicitly."""
+    from zoneinfo import ZoneInfo
+
+    from quizapp.models import User
+    from quizapp.services.exports import csv_lines
+    from quizapp.services.invitations import (
+        Scope,
+        csv_rows,
+        invite,
+        invitees,
+        send_invitations,
+        users_by_username,
+    )
+    from quizapp.services.mail import smtp_settings
+
+    chosen = [flag for flag in (everyone, never_signed_in, no_password) if flag]
+    if len(chosen) + bool(usernames) != 1:
+        raise click.UsageError("Give usernames, or one of --all, --never-signed-in, --no-password.")
+    config = current_app.config
+    settings = smtp_settings(config)
+    base_url = config.get("QUIZAPP_BASE_URL", "")
+    if send and settings is None:
+        raise click.ClickException("--send needs QUIZAPP_SMTP_HOST (and the other SMTP settings).")
+    if send and not base_url:
+        raise click.ClickException(
+            "--send needs QUIZAPP_BASE_URL: e-mailed links must be absolute."
+        )
+    if not base_url:
+        click.echo(
+            "QUIZAPP_BASE_URL is not set: the links are paths; add the site's address.", err=True
+        )
+    session = db_session()
+    actor = None
+    if by:
+        actor = session.scalars(
+            select(User).where(User.username == by, User.role == Role.STAFF)
+        ).first()
+        if actor is None:
+            raise click.ClickException(f"No staff user {by!r}.")
+    try:
+        if usernames:
+            users = users_by_username(session, usernames)
+        else:
+            scope = (
+                Scope.ALL
+                if everyone
+                else Scope.NEVER_SIGNED_IN
+                if never_signed_in
+                else Scope.NO_PASSWORD
+            )
+            users = invitees(session, scope)
+        issued = invite(
+            session,
+            users,
+            now(),
+            by_id=actor.id if actor else None,
+            days=days or int(config.get("QUIZAPP_INVITATION_DAYS") or 7),
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    zone = ZoneInfo(config["QUIZAPP_TIMEZONE"])
+    if not send:
+        sys.stdout.write("".join(csv_lines(csv_rows(issued, base_url, zone))))
+        click.echo(f"{len(issued)} link(s) made.", err=True)
+        return
+    assert settings is not None
+    report = send_invitations(session, issued, settings, base_url, zone, now(), by=actor)
+    failed = {d.key: d.error for d in report.failed}
+    for item in issued:
+        if item.invitation_id in failed:
+            click.echo(
+                f"not sent to {item.username} <{item.email}>: {failed[item.invitation_id]}",
+                err=True,
+            )
+    if failed:
+        sys.stdout.write(
+            "".join(
+                csv_lines(
+                    csv_rows([i for i in issued if i.invitation_id in failed], base_url, zone)
+                )
+            )
+        )
+    click.echo(f"E-mailed {report.sent} of {len(issued)} link(s).", err=True)
+    if failed:
+        sys.exit(1)
 
 
 @users_group.command("import")

@@ -348,3 +348,75 @@ def test_a_roster_of_200_invited_by_smtp_all_set_a_password_and_sign_in(
     assert session.scalars(select(Invitation).where(Invitation.used_at.is_(None))).all() == []
     clock.advance(days=1)
     assert look_up(session, links["st000"].rsplit("/", 1)[1], clock()).state is LinkState.USED
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def test_cli_users_create_refuses_an_existing_user_unless_update(app, session, users):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create", "alice"], input=NEW_PASSWORD + "\n")
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = runner.invoke(
+        args=["users", "create", "alice", "--update", "--email", "a@uni.example"],
+        input=NEW_PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Saved student user alice" in result.output
+    assert authenticate(session, "alice", NEW_PASSWORD) is not None
+    result = runner.invoke(args=["users", "create", "erin"], input="short\n")
+    assert result.exit_code == 1 and "too short" in result.output
+    result = runner.invoke(args=["users", "create", "erin", "--no-password", "--staff"])
+    assert result.exit_code == 0 and "Saved staff user erin" in result.output
+
+
+def test_cli_set_password_from_standard_input(app, session, users):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "set-password", "bob"], input="password12345\n")
+    assert result.exit_code == 1 and "most common" in result.output
+    result = runner.invoke(args=["users", "set-password", "bob"], input=NEW_PASSWORD + "\n")
+    assert result.exit_code == 0 and "every session of theirs has ended" in result.output
+    assert authenticate(session, "bob", NEW_PASSWORD) is not None
+    result = runner.invoke(args=["users", "set-password", "nobody"], input=NEW_PASSWORD + "\n")
+    assert result.exit_code == 1 and "No user 'nobody'" in result.output
+
+
+def test_cli_invite_prints_the_csv(app, session, clock, users, dana):
+    app.config["QUIZAPP_BASE_URL"] = "https://quiz.example"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "invite"]).exit_code == 2  # say whom
+    assert runner.invoke(args=["users", "invite", "--all", "dana"]).exit_code == 2
+    result = runner.invoke(args=["users", "invite", "--no-password", "--days", "2"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout.lstrip("\ufeff"))))
+    assert rows[0] == ["username", "name", "email", "link", "expires"]
+    assert [r[0] for r in rows[1:]] == ["dana"]
+    assert rows[1][3].startswith("https://quiz.example/invitation/")
+    assert rows[1][4] == "2027-01-20 11:00 GMT"
+    result = runner.invoke(args=["users", "invite", "staff", "--by", "staff"])
+    assert result.exit_code == 0 and "\nstaff,Sam Staff," in result.stdout
+    redeem(session, rows[1][3].rsplit("/", 1)[1], NEW_PASSWORD, clock())
+    assert authenticate(session, "dana", NEW_PASSWORD) is not None
+
+
+def test_cli_invite_sends_mail_and_lists_what_could_not_be_sent(app, session, users, smtp_server):
+    create_user(session, "dana", None, email="dana@uni.example")
+    create_user(session, "gone", None, email="bounce@uni.example")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "invite", "--no-password", "--send"])
+    assert result.exit_code == 1 and "--send needs QUIZAPP_SMTP_HOST" in result.output
+    app.config.update(smtp_server.settings())
+    app.config["QUIZAPP_BASE_URL"] = "https://quiz.example"
+    result = runner.invoke(args=["users", "invite", "--no-password", "--send", "--by", "staff"])
+    assert result.exit_code == 1
+    assert "not sent to gone <bounce@uni.example>: refused: 550" in result.stderr
+    assert "E-mailed 1 of 2 link(s)." in result.stderr
+    assert [r[0] for r in csv.reader(io.StringIO(result.stdout.lstrip("\ufeff")))] == [
+        "username",
+        "gone",
+    ]
+    ((rcpt, message),) = smtp_server.messages
+    assert (
+        rcpt == ["dana@uni.example"] and "https://quiz.example/invitation/" in message.get_content()
+    )
+    assert "ask Sam Staff" in message.get_content()
