@@ -8,6 +8,7 @@ quizapp users set-password USERNAME  set a password (prompted, or from standard 
 quizapp users invite --never-signed-in  one-time set-password links as CSV (or --send)
 quizapp attempts finalize-expired    finalise attempts past deadline + grace (cron)
 quizapp export scores QUIZ_KEY       scores CSV to stdout
+quizapp export csv KIND QUIZ_KEY     scores|responses|gradebook|blackboard|canvas|moodle CSV
 quizapp demo                         migrate, import question_bank/, demo accounts
 quizapp doctor text [--apply]        find (and repair) stored text that cannot be read
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import click
@@ -458,23 +460,57 @@ def attempts_verify_receipt(attempt_id: int, code: str) -> None:
 export_group = click.Group("export", help="CSV exports.")
 
 
+EXPORT_KINDS = ["scores", "responses", "gradebook", "blackboard", "canvas", "moodle"]
+
+
 @export_group.command("csv")
-@click.argument("kind", type=click.Choice(["scores", "responses", "gradebook"]))
+@click.argument("kind", type=click.Choice(EXPORT_KINDS))
 @click.argument("quiz_key")
+@click.option(
+    "--column",
+    default="",
+    help="VLE files: the gradebook column's name (default: the quiz's title).",
+)
+@click.option(
+    "--column-id",
+    default="",
+    help="VLE files: the id of an existing column to fill (Blackboard's Column ID, "
+    "Canvas's assignment id).",
+)
 @with_appcontext
-def export_csv(kind: str, quiz_key: str) -> None:
-    """Write QUIZ_KEY's scores, responses (one row per attempt and slot) or gradebook CSV
-    to standard output, streamed (a progress count goes to standard error)."""
+def export_csv(kind: str, quiz_key: str, column: str = "", column_id: str = "") -> None:
+    """Write QUIZ_KEY's scores, responses (one row per attempt and slot) or gradebook CSV,
+    or the upload file of a VLE's gradebook (blackboard, canvas, moodle: final scores
+    only; provisional ones are left out and listed on standard error), to standard
+    output, streamed (a progress count goes to standard error)."""
+    from quizapp.services.exports import VLE_FILES, VleTarget, csv_style, vle_report
     from quizapp.web.staff import EXPORTS
 
     session = db_session()
     quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()
     if quiz is None:
         raise click.ClickException(f"No quiz {quiz_key!r}.")
+    make_rows = EXPORTS[kind]
+    if kind in VLE_FILES:
+        try:
+            target = VleTarget.parse(column, column_id)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        report = vle_report(session, quiz.id, now(), grace())
+        for left in report.provisional:
+            click.echo(
+                f"left out, provisional: {left.username} ({left.pending.marks} mark(s) "
+                "still to be marked)",
+                err=True,
+            )
+        make_rows = partial(make_rows, target=target)
+    elif column or column_id:
+        raise click.ClickException("--column and --column-id are for the VLE files only.")
     total = data_rows(session, kind, quiz.id)
     progress = progress_printer("exported", minimum=1_000)
-    rows = -2  # csv_lines yields a BOM and the header before the first row
-    for chunk in csv_lines(EXPORTS[kind](session, quiz.id, now(), grace())):
+    style = csv_style(kind)
+    rows = -2 if style["bom"] else -1  # the BOM and the header come before the first row
+    for chunk in csv_lines(make_rows(session, quiz.id, now(), grace()), **style):
         sys.stdout.write(chunk)
         rows += 1
         if rows > 0:

@@ -20,7 +20,12 @@ from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, Role, User
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.catalog import question_of, quiz_or_404, versions_by_id
-from quizapp.services.marking import grading_failures
+from quizapp.services.marking import (
+    NOTHING_PENDING,
+    Pending,
+    pending_for_score,
+    pending_marks,
+)
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -33,11 +38,16 @@ def spreadsheet_safe(value: object) -> str:
     return text
 
 
-def csv_lines(rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """Rows → CSV text chunks; a BOM first so Excel reads UTF-8 names correctly."""
+def csv_lines(
+    rows: Iterable[Iterable[object]], *, bom: bool = True, quote_all: bool = False
+) -> Iterator[str]:
+    """Rows → CSV text chunks; a BOM first so Excel reads UTF-8 names correctly (the VLE
+    files go without: see VLE_FILES), every cell quoted when `quote_all`."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    yield "\ufeff"
+    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=quoting)
+    if bom:
+        yield "\ufeff"
     for row in rows:
         writer.writerow(row)
         yield buffer.getvalue()
@@ -51,6 +61,16 @@ def data_rows(session: Session, kind: str, quiz_id: int) -> int:
     itself, so a student added meanwhile may make it one off; a progress display clamps."""
     if kind in ("scores", "gradebook"):  # one row per rostered student
         query = select(func.count(User.id)).where(User.role == Role.STUDENT)
+    elif kind in VLE_FILES:  # at most one row per student with a finished attempt
+        query = (
+            select(func.count(func.distinct(Attempt.user_id)))
+            .join(User, User.id == Attempt.user_id)
+            .where(
+                Attempt.quiz_id == quiz_id,
+                Attempt.state != AttemptState.IN_PROGRESS,
+                User.role == Role.STUDENT,
+            )
+        )
     elif kind == "responses":  # one row per attempt and slot of its layout
         query = select(func.coalesce(func.sum(func.json_array_length(Attempt.layout)), 0)).where(
             Attempt.quiz_id == quiz_id
@@ -65,7 +85,8 @@ def _iso(moment: datetime | None) -> str:
 
 
 SCORE_COLUMNS = [
-    "username", "name", "state", "started", "finished", "score", "maximum", "needs_staff",
+    "username", "name", "state", "started", "finished", "score", "maximum", "pending_marks",
+    "needs_staff",
 ]  # fmt: skip
 
 
@@ -75,6 +96,13 @@ class StudentScore:
     shown: Row[Any] | None  # the attempt that decides the state shown, if any
     score: Fraction | None
     maximum: Fraction
+    # Marks still to be marked that could change `score` (marking.pending_for_score):
+    # while any are, the score is provisional.
+    pending: Pending = NOTHING_PENDING
+
+    @property
+    def provisional(self) -> bool:
+        return self.pending.provisional
 
 
 def student_scores(
@@ -91,12 +119,16 @@ def student_scores(
     finalize_expired(session, now, grace)
     policy = GradingPolicy(quiz.grading)
     quiz_max = _quiz_max(quiz)
+    waiting = pending_marks(session, quiz_id=quiz.id)  # only attempts with something pending
     for student, attempts in _students_with_attempts(session, quiz.id):
         finished = [a for a in attempts if a.state is not AttemptState.IN_PROGRESS]
         score = overall_score(policy, [a.score or Fraction(0) for a in finished])
         shown = _counting_attempt(policy, attempts, finished, score)
         maximum = attempts[0].max_score if attempts else quiz_max
-        yield StudentScore(student, shown, score, maximum)
+        pending = pending_for_score(
+            policy, [(a.attempt_id, a.score or Fraction(0)) for a in finished], waiting
+        )
+        yield StudentScore(student, shown, score, maximum, pending)
 
 
 def scores_rows(
@@ -104,11 +136,9 @@ def scores_rows(
 ) -> Iterator[list[str]]:
     """The staff scores CSV: one row per rostered student, including non-starters."""
     yield SCORE_COLUMNS
-    finalize_expired(session, now, grace)  # first: an attempt swept now may need staff
-    failed = grading_failures(session, quiz_id=quiz_id)
     for row in student_scores(session, quiz_id, now, grace):
         shown = row.shown
-        waiting = failed.get(shown.attempt_id, []) if shown else []
+        failed = len(row.pending.grading_failed)
         yield [
             spreadsheet_safe(row.student.username),
             spreadsheet_safe(row.student.name),
@@ -117,7 +147,8 @@ def scores_rows(
             _iso(shown.finished_at) if shown else "",
             format_mark(row.score, 4),
             format_mark(row.maximum, 4),
-            f"grading failed: {len(waiting)} answer(s) to mark" if waiting else "",
+            format_mark(row.pending.marks, 4) if row.score is not None else "",
+            f"grading failed: {failed} answer(s) to mark" if failed else "",
         ]
 
 
@@ -149,14 +180,15 @@ def _students_with_attempts(
         yield group[0], [r for r in group if r.attempt_id is not None]
 
 
-GRADEBOOK_COLUMNS = ["Username", "Email", "Score", "Maximum", "Percent"]
+GRADEBOOK_COLUMNS = ["Username", "Email", "Score", "Maximum", "Percent", "Pending marks"]
 
 
 def gradebook_rows(
     session: Session, quiz_id: int, now: datetime, grace: timedelta
 ) -> Iterator[list[str]]:
     """The university gradebook's upload: the score that counts, per student (blank
-    when not started); the columns are documented in docs/exports.md."""
+    when not started), and the marks still to be marked (the score is provisional while
+    that is not 0); the columns are documented in docs/exports.md."""
     yield GRADEBOOK_COLUMNS
     for row in student_scores(session, quiz_id, now, grace):
         percent = ""
@@ -168,6 +200,7 @@ def gradebook_rows(
             format_mark(row.score, 4),
             format_mark(row.maximum, 4),
             percent,
+            format_mark(row.pending.marks, 4) if row.score is not None else "",
         ]
 
 
@@ -290,3 +323,210 @@ def _counting_attempt(
 
 def _quiz_max(quiz: Quiz) -> Fraction:
     return sum((s.marks for s in quiz.slots), Fraction(0))
+
+
+# --- VLE gradebook uploads ----------------------------------------------------------
+# Files each VLE's own gradebook import reads without editing, laid out as that VLE's
+# documentation shows (docs/exports.md cites the pages). A provisional score (marks still
+# to be marked, marking.pending_for_score) is never written as if final: the student's
+# row is left out, so an upload never touches their grade in the VLE, and vle_report
+# lists them for the staff page and the CLI. So is a student without a finished attempt.
+
+_NOT_IN_A_COLUMN_NAME = str.maketrans({c: " " for c in "|[]()\r\n\t\"'"})
+MAX_COLUMN_NAME = 100
+
+
+@dataclass(frozen=True)
+class VleTarget:
+    """The gradebook column a VLE file fills: its name (default: the quiz's title) and,
+    to fill a column that already exists, the VLE's id for it (Blackboard's Column ID,
+    Canvas's assignment id)."""
+
+    column: str = ""
+    column_id: str = ""
+
+    @classmethod
+    def parse(cls, column: str = "", column_id: str = "") -> VleTarget:
+        """From what staff typed; ValueError with a sentence when it cannot be used."""
+        column_id = column_id.strip()
+        if column_id and not (column_id.isascii() and column_id.isdigit()):
+            raise ValueError(
+                f"{column_id[:20]!r} is not a column id: give the digits the VLE shows "
+                "(Blackboard: Quick Column Information; Canvas: the number at the end of "
+                "the assignment's address)."
+            )
+        if len(column_id) > 20:
+            raise ValueError("A column id has at most 20 digits.")
+        column = column.strip()
+        if len(column) > MAX_COLUMN_NAME:
+            raise ValueError(f"A column name has at most {MAX_COLUMN_NAME} characters.")
+        if column != column.translate(_NOT_IN_A_COLUMN_NAME):
+            raise ValueError(
+                "A column name cannot contain | [ ] ( ) or quotes: the VLEs read them as "
+                "part of the column's id."
+            )
+        return cls(column, column_id)
+
+
+def _column_name(quiz: Quiz, target: VleTarget) -> str:
+    name = target.column or quiz.title
+    return " ".join(name.translate(_NOT_IN_A_COLUMN_NAME).split())[:MAX_COLUMN_NAME]
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """(first, last) from the roster's one name field: the last word is the last name."""
+    parts = name.split()
+    if not parts:
+        return "", ""
+    return " ".join(parts[:-1]), parts[-1]
+
+
+def _final_scores(
+    session: Session, quiz_id: int, now: datetime, grace: timedelta
+) -> Iterator[StudentScore]:
+    """The students whose score may go to a VLE: a finished attempt, nothing pending."""
+    for row in student_scores(session, quiz_id, now, grace):
+        if row.score is not None and not row.provisional:
+            yield row
+
+
+def blackboard_rows(
+    session: Session,
+    quiz_id: int,
+    now: datetime,
+    grace: timedelta,
+    target: VleTarget = VleTarget(),
+) -> Iterator[list[str]]:
+    """Blackboard Learn's Grade Centre upload (Work Offline → Upload): students keyed by
+    Username, one column named as Blackboard names it, "<name> [Total Pts: <max> Score]",
+    followed by " |<Column ID>" to fill an existing column (without an id Blackboard
+    creates a new column). Every cell quoted, as Blackboard asks of comma files."""
+    quiz = quiz_or_404(session, quiz_id)
+    header = f"{_column_name(quiz, target)} [Total Pts: {format_mark(_quiz_max(quiz), 4)} Score]"
+    if target.column_id:
+        header += f" |{target.column_id}"
+    yield ["Last Name", "First Name", "Username", header]
+    for row in _final_scores(session, quiz_id, now, grace):
+        first, last = _split_name(row.student.name)
+        yield [
+            spreadsheet_safe(last),
+            spreadsheet_safe(first),
+            row.student.username,
+            format_mark(row.score, 4),
+        ]
+
+
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def canvas_rows(
+    session: Session,
+    quiz_id: int,
+    now: datetime,
+    grace: timedelta,
+    target: VleTarget = VleTarget(),
+) -> Iterator[list[str]]:
+    """Canvas's gradebook import (Grades → Import): the layout of Canvas's own export,
+    students keyed by SIS Login ID (our username), then the "Points Possible" row and one
+    assignment column, "<name> (<assignment id>)" to fill an existing assignment
+    (without an id Canvas matches by name, or creates a new assignment)."""
+    quiz = quiz_or_404(session, quiz_id)
+    header = _column_name(quiz, target)
+    if target.column_id:
+        header += f" ({target.column_id})"
+    yield [*CANVAS_COLUMNS, header]
+    yield ["Points Possible", "", "", "", "", format_mark(_quiz_max(quiz), 4)]
+    for row in _final_scores(session, quiz_id, now, grace):
+        first, last = _split_name(row.student.name)
+        sortable = f"{last}, {first}" if first else last
+        yield [
+            spreadsheet_safe(sortable),
+            "",
+            "",
+            row.student.username,
+            "",
+            format_mark(row.score, 4),
+        ]
+
+
+MOODLE_COLUMNS = ["First name", "Last name", "Username", "Email address"]
+
+
+def moodle_rows(
+    session: Session,
+    quiz_id: int,
+    now: datetime,
+    grace: timedelta,
+    target: VleTarget = VleTarget(),
+) -> Iterator[list[str]]:
+    """Moodle's grade import (Grades → Import → CSV file): the user columns of Moodle's
+    own grade export, then one grade column. Moodle always asks which column identifies
+    the user and which grade item the column fills: "Username" → username."""
+    quiz = quiz_or_404(session, quiz_id)
+    yield [*MOODLE_COLUMNS, _column_name(quiz, target)]
+    for row in _final_scores(session, quiz_id, now, grace):
+        first, last = _split_name(row.student.name)
+        yield [
+            spreadsheet_safe(first),
+            spreadsheet_safe(last),
+            row.student.username,
+            row.student.email,
+            format_mark(row.score, 4),
+        ]
+
+
+@dataclass(frozen=True)
+class VleFile:
+    kind: str
+    vle: str  # the VLE's name, for people
+    rows: Any  # (session, quiz_id, now, grace, target) -> rows
+    column_id: str  # what the VLE calls the id of an existing column ("" if none is used)
+    quote_all: bool = False
+
+
+VLE_FILES = {
+    "blackboard": VleFile("blackboard", "Blackboard Learn", blackboard_rows, "Column ID", True),
+    "canvas": VleFile("canvas", "Canvas", canvas_rows, "assignment id"),
+    "moodle": VleFile("moodle", "Moodle", moodle_rows, ""),
+}
+
+
+def csv_style(kind: str) -> dict[str, bool]:
+    """csv_lines options for an export: the VLE files go without a BOM (the VLEs read
+    the first header as it is), Blackboard's with every cell quoted."""
+    vle = VLE_FILES.get(kind)
+    if vle is None:
+        return {"bom": True, "quote_all": False}
+    return {"bom": False, "quote_all": vle.quote_all}
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    username: str
+    name: str
+    score: Fraction
+    pending: Pending
+
+
+@dataclass(frozen=True)
+class VleReport:
+    """What a VLE file holds and what it leaves out, said to staff beside the download."""
+
+    final: int  # students with a final score: one row each
+    provisional: list[LeftOut]  # left out: marks still to be marked
+    not_finished: int  # left out: no finished attempt (never started, or still working)
+
+
+def vle_report(session: Session, quiz_id: int, now: datetime, grace: timedelta) -> VleReport:
+    final = not_finished = 0
+    provisional: list[LeftOut] = []
+    for row in student_scores(session, quiz_id, now, grace):
+        if row.score is None:
+            not_finished += 1
+        elif row.provisional:
+            provisional.append(
+                LeftOut(row.student.username, row.student.name, row.score, row.pending)
+            )
+        else:
+            final += 1
+    return VleReport(final, provisional, not_finished)

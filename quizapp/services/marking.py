@@ -9,7 +9,7 @@ the attempt's score is recomputed as the exact sum of the marks that count. Regr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,7 +25,7 @@ from quizapp.domain.layout import LayoutEntry
 from quizapp.domain.qtypes.base import Grade, GradeStatus
 from quizapp.domain.questions import Question
 from quizapp.domain.render import render_markdown
-from quizapp.domain.scoring import total
+from quizapp.domain.scoring import GradingPolicy, total
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, User
 from quizapp.services import audit
@@ -69,11 +69,47 @@ parse_fraction = lru_cache(maxsize=4096)(Fraction)
 GRADING_FAILED = GradeStatus.GRADING_FAILED.value
 
 
-def grading_failures(
+PENDING_STATUSES = (NEEDS_MARKING, GRADING_FAILED)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What still needs marking in one attempt: the score shown for it is provisional
+    until staff have marked these answers (each counts 0 until then)."""
+
+    needs_marking: tuple[int, ...] = ()  # slots waiting for a hand mark (essays)
+    grading_failed: tuple[int, ...] = ()  # slots whose automatic grading failed
+    marks: Fraction = Fraction(0)  # what those slots are worth together
+
+    @property
+    def answers(self) -> int:
+        return len(self.needs_marking) + len(self.grading_failed)
+
+    @property
+    def provisional(self) -> bool:
+        return self.answers > 0
+
+    def __add__(self, other: Pending) -> Pending:
+        return Pending(
+            self.needs_marking + other.needs_marking,
+            self.grading_failed + other.grading_failed,
+            self.marks + other.marks,
+        )
+
+
+NOTHING_PENDING = Pending()
+
+
+def pending_marks(
     session: Session, *, quiz_id: int | None = None, attempt_ids: Sequence[int] = ()
-) -> dict[int, list[int]]:
-    """Attempts (of a quiz, or these ones) whose automatic grading failed for some answer
-    that staff have not marked since: attempt id -> its slots waiting ("needs staff")."""
+) -> dict[int, Pending]:
+    """Attempts (of a quiz, or these ones) whose current mark for some slot still needs
+    staff: an essay not marked yet, or an answer whose automatic grading failed.
+
+    attempt id -> Pending; attempts with nothing pending are left out. The one place
+    that decides "provisional": the result and review pages, the staff overview and
+    per-student page, and every CSV read it from here. Two queries (the marks, then the
+    layouts of the attempts concerned, for what each slot is worth)."""
     newest = (
         select(func.max(Mark.id))
         .join(Attempt, Attempt.id == Mark.attempt_id)
@@ -82,15 +118,78 @@ def grading_failures(
     if quiz_id is not None:
         newest = newest.where(Attempt.quiz_id == quiz_id)
     else:
+        if not attempt_ids:
+            return {}
         newest = newest.where(Attempt.id.in_(list(attempt_ids)))
-    failed: dict[int, list[int]] = {}
-    for attempt_id, slot in session.execute(
-        select(Mark.attempt_id, Mark.slot)
-        .where(Mark.id.in_(newest), Mark.status == GRADING_FAILED)
+    waiting: dict[int, list[tuple[int, str]]] = {}
+    for attempt_id, slot, status in session.execute(
+        select(Mark.attempt_id, Mark.slot, Mark.status)
+        .where(Mark.id.in_(newest), Mark.status.in_(PENDING_STATUSES))
         .order_by(Mark.attempt_id, Mark.slot)
     ):
-        failed.setdefault(attempt_id, []).append(slot)
-    return failed
+        waiting.setdefault(attempt_id, []).append((slot, status))
+    worth: dict[tuple[int, int], Fraction] = {}
+    for part in chunks(sorted(waiting)):
+        for attempt_id, layout in session.execute(
+            select(Attempt.id, Attempt.layout).where(Attempt.id.in_(part))
+        ):
+            for entry in layout or []:
+                worth[(attempt_id, int(entry["slot"]))] = Fraction(entry["marks"])
+    return {
+        attempt_id: Pending(
+            needs_marking=tuple(s for s, status in slots if status == NEEDS_MARKING),
+            grading_failed=tuple(s for s, status in slots if status == GRADING_FAILED),
+            marks=sum((worth.get((attempt_id, s), Fraction(0)) for s, _ in slots), Fraction(0)),
+        )
+        for attempt_id, slots in waiting.items()
+    }
+
+
+def pending_for_score(
+    policy: GradingPolicy,
+    finished: Sequence[tuple[int, Fraction]],
+    pending: Mapping[int, Pending],
+) -> Pending:
+    """What is pending for a student's overall score: the pending marks of every finished
+    attempt (id, score; in the order taken) that marking could still change the score
+    through under the quiz's grading policy. First or last: that attempt only. Average:
+    every attempt. Highest: the counting attempt, and any other whose score plus its
+    pending marks could overtake it."""
+    if not finished:
+        return NOTHING_PENDING
+    if policy is GradingPolicy.FIRST:
+        relevant = [finished[0]]
+    elif policy is GradingPolicy.LAST:
+        relevant = [finished[-1]]
+    elif policy is GradingPolicy.AVERAGE:
+        relevant = list(finished)
+    else:
+        best = max(score for _, score in finished)
+        counting = next(i for i, score in finished if score == best)
+        relevant = [
+            (i, score)
+            for i, score in finished
+            if i == counting or score + pending.get(i, NOTHING_PENDING).marks > best
+        ]
+    result = NOTHING_PENDING
+    for attempt_id, _ in relevant:
+        result = result + pending.get(attempt_id, NOTHING_PENDING)
+    return result
+
+
+def grading_failures(
+    session: Session, *, quiz_id: int | None = None, attempt_ids: Sequence[int] = ()
+) -> dict[int, list[int]]:
+    """Attempts (of a quiz, or these ones) whose automatic grading failed for some answer
+    that staff have not marked since: attempt id -> its slots waiting ("needs staff").
+    The grading-failure part of pending_marks."""
+    return {
+        attempt_id: list(p.grading_failed)
+        for attempt_id, p in pending_marks(
+            session, quiz_id=quiz_id, attempt_ids=attempt_ids
+        ).items()
+        if p.grading_failed
+    }
 
 
 def current_totals(session: Session, attempt_ids: Sequence[int]) -> dict[int, Fraction]:

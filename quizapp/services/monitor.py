@@ -41,7 +41,7 @@ from quizapp.services.attempts import finalize_expired, finalize_if_expired
 from quizapp.services.catalog import StudentRules, accommodation_of, quiz_or_404, quiz_window
 from quizapp.services.errors import NotFound
 from quizapp.services.late_answers import RefusedAnswer, refused_answers, refused_answers_of_quiz
-from quizapp.services.marking import grading_failures
+from quizapp.services.marking import NOTHING_PENDING, Pending, pending_marks
 
 # --- counts ---------------------------------------------------------------------------
 
@@ -198,14 +198,18 @@ def live_rows(session: Session, quiz_id: int) -> list[LiveRow]:
 
 @dataclass(frozen=True)
 class NeedsStaff:
-    """A finished attempt that staff must look at: answers whose automatic grading
-    failed, or answers that arrived too late and were refused."""
+    """A finished attempt that staff must look at: answers still to be marked (essays,
+    or answers whose automatic grading failed: its score is provisional until then), or
+    answers that arrived too late and were refused."""
 
     attempt_id: int
     user_id: int
     username: str
     grading_failed: list[int]  # slots
     refused: int  # answers refused as late or after the attempt finished, not yet accepted
+    pending: Pending = NOTHING_PENDING  # marking.pending_marks: what is still to be marked
+    score: Fraction | None = None  # the attempt's score so far (provisional if pending)
+    max_score: Fraction | None = None
 
 
 @dataclass(frozen=True)
@@ -225,25 +229,40 @@ def overview(session: Session, quiz_id: int, now: datetime, grace: timedelta) ->
 
 def needs_staff(session: Session, quiz_id: int) -> list[NeedsStaff]:
     """Finished attempts of a quiz waiting for staff (for the overview page)."""
-    failed = grading_failures(session, quiz_id=quiz_id)
+    pending = pending_marks(session, quiz_id=quiz_id)
     refused = Counter(
         r.attempt_id for r in refused_answers_of_quiz(session, quiz_id) if r.accepted_at is None
     )
-    ids = sorted(set(failed) | set(refused))
+    ids = sorted(set(pending) | set(refused))
     if not ids:
         return []
     who = {
-        attempt_id: (user_id, username)
-        for attempt_id, user_id, username in session.execute(
-            select(Attempt.id, User.id, User.username)
+        attempt_id: (user_id, username, score, max_score)
+        for attempt_id, user_id, username, score, max_score in session.execute(
+            select(Attempt.id, User.id, User.username, Attempt.score, Attempt.max_score)
             .join(User, User.id == Attempt.user_id)
             .where(Attempt.id.in_(ids))
         )
     }
-    return sorted(
-        (NeedsStaff(i, *who[i], failed.get(i, []), refused.get(i, 0)) for i in ids if i in who),
-        key=lambda n: (n.username, n.attempt_id),
-    )
+    rows = []
+    for i in ids:
+        if i not in who:
+            continue
+        user_id, username, score, max_score = who[i]
+        waiting = pending.get(i, NOTHING_PENDING)
+        rows.append(
+            NeedsStaff(
+                i,
+                user_id,
+                username,
+                list(waiting.grading_failed),
+                refused.get(i, 0),
+                waiting,
+                score,
+                max_score,
+            )
+        )
+    return sorted(rows, key=lambda n: (n.username, n.attempt_id))
 
 
 # --- rules for many students at once ----------------------------------------------------
@@ -443,6 +462,7 @@ class StudentAttempt:
     devices: list[Device]
     refused: list[RefusedAnswer] = field(default_factory=list)  # late answers, kept
     grading_failed: list[int] = field(default_factory=list)  # slots waiting for staff
+    pending: Pending = NOTHING_PENDING  # still to be marked: the score is provisional
 
     @property
     def device_changed(self) -> bool:
@@ -572,7 +592,7 @@ def student_history(
     refused: dict[int, list[RefusedAnswer]] = defaultdict(list)
     for answer in refused_answers(session, attempt_ids):
         refused[answer.attempt_id].append(answer)
-    failed = grading_failures(session, attempt_ids=attempt_ids)
+    pending = pending_marks(session, attempt_ids=attempt_ids)
     attempts = []
     for attempt, quiz in rows:
         quiz_overrides = overrides.get(quiz.id, [])
@@ -590,7 +610,8 @@ def student_history(
                 why,
                 devices.get(attempt.id, []),
                 refused.get(attempt.id, []),
-                failed.get(attempt.id, []),
+                list(pending.get(attempt.id, NOTHING_PENDING).grading_failed),
+                pending.get(attempt.id, NOTHING_PENDING),
             )
         )
     return StudentHistory(user, groups, accommodation, attempts)

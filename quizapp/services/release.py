@@ -23,9 +23,12 @@ from quizapp.services.catalog import accommodation_of, quiz_or_404, quiz_window,
 
 @dataclass(frozen=True)
 class Released:
-    marks: bool
+    marks: bool  # the total
     answers: bool
     closed_for_everyone_at: datetime | None
+    # The mark of each question (which answers were right): with the total only once the
+    # quiz is closed for everyone, unless staff chose otherwise (ReleasePolicy).
+    question_marks: bool = False
 
 
 def closed_for_everyone_at(session: Session, quiz: Quiz) -> datetime | None:
@@ -65,10 +68,13 @@ def closed_for_everyone_at(session: Session, quiz: Quiz) -> datetime | None:
 def released(session: Session, quiz: Quiz, now: datetime) -> Released:
     policy = release_policy(quiz)
     closed_at = closed_for_everyone_at(session, quiz)
+    marks = policy.marks.is_released(now, closed_at)
+    answers = policy.answers.is_released(now, closed_at)
     return Released(
-        marks=policy.marks.is_released(now, closed_at),
-        answers=policy.answers.is_released(now, closed_at),
+        marks=marks,
+        answers=answers,
         closed_for_everyone_at=closed_at,
+        question_marks=policy.shows_question_marks(now, closed_at, marks=marks, answers=answers),
     )
 
 

@@ -1,7 +1,11 @@
 """Staff change a quiz's release policy in the browser: when students see their marks,
 and when they see the correct answers with feedback (immediately, after the window has
-closed for everyone, from a set time, or never). Audited; every post carries a CSRF
-token. What a later import of the YAML does with it: domain.release.policy_after_import.
+closed for everyone, from a set time, or never), and whether released marks show per
+question while someone may still be working. Audited; every post carries a CSRF token.
+What a later import of the YAML does with it: domain.release.policy_after_import.
+
+Also what students' pages need to say a score is provisional (pending_of, a template
+global: the result and review pages render it from marking.pending_marks).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from wtforms import RadioField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
 from quizapp.domain.quiz import parse_local_time
-from quizapp.domain.release import ReleasePolicy, ReleaseRule, ReleaseWhen
-from quizapp.models import Quiz
+from quizapp.domain.release import QuestionMarks, ReleasePolicy, ReleaseRule, ReleaseWhen
+from quizapp.models import Attempt, Quiz
 from quizapp.services.catalog import quiz_or_404, release_policy
+from quizapp.services.marking import NOTHING_PENDING, Pending, pending_marks
 from quizapp.services.release import released, set_in_browser, set_release_policy
 from quizapp.web import db_session, now
 from quizapp.web.security import staff_required
@@ -30,6 +35,16 @@ WHEN_CHOICES = [
     SelectChoice(ReleaseWhen.AFTER_CLOSE.value, "After the window has closed for everyone"),
     SelectChoice(ReleaseWhen.AT.value, "From a set time"),
     SelectChoice(ReleaseWhen.NEVER.value, "Never"),
+]
+QUESTION_MARK_CHOICES = [
+    SelectChoice(
+        QuestionMarks.AFTER_CLOSE.value,
+        "Only the total until the window has closed for everyone (recommended)",
+    ),
+    SelectChoice(
+        QuestionMarks.WITH_TOTAL.value,
+        "The mark of every question with the total, even while others are still working",
+    ),
 ]
 _CHOSEN = DataRequired("Choose when.")
 _INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
@@ -48,6 +63,12 @@ class ReleaseForm(FlaskForm):
         validators=[Length(max=40)],
         render_kw={"type": "datetime-local"},
     )
+    question_marks = RadioField(
+        "Marks per question",
+        choices=QUESTION_MARK_CHOICES,
+        default=QuestionMarks.AFTER_CLOSE.value,
+        validators=[DataRequired("Choose what released marks show.")],
+    )
 
 
 def _fill(form: ReleaseForm, policy: ReleasePolicy, zone: ZoneInfo) -> None:
@@ -55,6 +76,7 @@ def _fill(form: ReleaseForm, policy: ReleasePolicy, zone: ZoneInfo) -> None:
         form[name].data = rule.when.value
         at = rule.at.astimezone(zone).strftime(_INPUT_FORMAT) if rule.at else ""
         form[f"{name}_at"].data = at
+    form.question_marks.data = policy.question_marks.value
 
 
 def _rule(form: ReleaseForm, name: str, label: str, zone: ZoneInfo) -> ReleaseRule | None:
@@ -108,7 +130,11 @@ def edit(quiz_id: int) -> Any:
     changed = set_release_policy(
         db_session(),
         quiz_id,
-        ReleasePolicy(marks=marks, answers=answers),
+        ReleasePolicy(
+            marks=marks,
+            answers=answers,
+            question_marks=QuestionMarks(form.question_marks.data),
+        ),
         current_user.id,
         now(),
         ip=request.remote_addr or "",
@@ -118,3 +144,10 @@ def edit(quiz_id: int) -> Any:
     else:
         flash("That is already the release policy: nothing was changed.", "success")
     return redirect(url_for("release.edit", quiz_id=quiz_id))
+
+
+@bp.app_template_global("pending_of")
+def pending_of(attempt: Attempt) -> Pending:
+    """What is still to be marked in one attempt (its score is provisional while
+    anything is), for the student's result and review pages."""
+    return pending_marks(db_session(), attempt_ids=[attempt.id]).get(attempt.id, NOTHING_PENDING)

@@ -1,9 +1,11 @@
-"""Staff pages: the quiz list and the scores CSV."""
+"""Staff pages: the quiz list, the CSV exports, and the VLE gradebook uploads."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
@@ -11,15 +13,19 @@ from sqlalchemy.orm import Session
 
 from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalize_expired
-from quizapp.services.errors import NotFound
+from quizapp.services.errors import InvalidInput, NotFound
 from quizapp.services.evidence import TIMELINE_COLUMNS, timeline
 from quizapp.services.exports import (
+    VLE_FILES,
+    VleTarget,
     csv_lines,
+    csv_style,
     data_rows,
     gradebook_rows,
     responses_rows,
     scores_rows,
     spreadsheet_safe,
+    vle_report,
 )
 from quizapp.web import db_session, grace, now
 from quizapp.web.security import staff_required
@@ -50,14 +56,30 @@ def index() -> str:
     )
 
 
-EXPORTS = {
+EXPORTS: dict[str, Any] = {
     "scores": scores_rows,  # one row per student, including non-starters
     "responses": responses_rows,  # one row per attempt and slot
     "gradebook": gradebook_rows,  # the university gradebook's upload
+    # Each VLE's own gradebook import (final scores only; provisional ones left out):
+    "blackboard": VLE_FILES["blackboard"].rows,
+    "canvas": VLE_FILES["canvas"].rows,
+    "moodle": VLE_FILES["moodle"].rows,
 }
 
 
-@bp.route("/quiz/<id:quiz_id>/<any(scores, responses, gradebook):kind>.csv")
+def _target() -> VleTarget:
+    """?column=NAME&column_id=ID of a VLE file; a 400 that says why when unusable."""
+    try:
+        return VleTarget.parse(
+            request.args.get("column", "")[:200], request.args.get("column_id", "")[:40]
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+@bp.route(
+    "/quiz/<id:quiz_id>/<any(scores, responses, gradebook, blackboard, canvas, moodle):kind>.csv"
+)
 @staff_required
 def export_csv(quiz_id: int, kind: str) -> Response:
     session = db_session()
@@ -66,9 +88,12 @@ def export_csv(quiz_id: int, kind: str) -> Response:
         raise NotFound("No such quiz.")
     moment, grace_period = now(), grace()
     rows = EXPORTS[kind]
+    if kind in VLE_FILES:
+        rows = partial(rows, target=_target())
     response = _streamed_csv(
         f"{quiz.key}-{kind}-{moment:%Y%m%dT%H%MZ}.csv",
         lambda session: rows(session, quiz_id, moment, grace_period),
+        **csv_style(kind),
     )
     # What the page's progress bar (static/progress.js) counts the rows against.
     response.headers["X-Total-Rows"] = str(data_rows(session, kind, quiz_id))
@@ -76,14 +101,52 @@ def export_csv(quiz_id: int, kind: str) -> Response:
     return response
 
 
-def _streamed_csv(filename: str, rows: Callable[[Session], Iterable[Iterable[object]]]) -> Response:
+@bp.route("/quiz/<id:quiz_id>/vle")
+@staff_required
+def vle_uploads(quiz_id: int) -> str:
+    """The VLE files of a quiz, with the column they fill and the students they leave
+    out because their marks are provisional (or they have not finished)."""
+    session = db_session()
+    quiz = session.get(Quiz, quiz_id)
+    if quiz is None:
+        raise NotFound("No such quiz.")
+    column = request.args.get("column", "")[:200]
+    column_id = request.args.get("column_id", "")[:40]
+    error = ""
+    try:
+        target = VleTarget.parse(column, column_id)
+    except ValueError as exc:
+        error, target = str(exc), VleTarget()
+    report = vle_report(session, quiz_id, now(), grace())
+    args = {k: v for k, v in (("column", target.column), ("column_id", target.column_id)) if v}
+    page = render_template(
+        "staff/vle.html",
+        quiz=quiz,
+        report=report,
+        files=VLE_FILES,
+        args=args,
+        column=column,
+        column_id=column_id,
+        error=error,
+    )
+    session.rollback()
+    return page
+
+
+def _streamed_csv(
+    filename: str,
+    rows: Callable[[Session], Iterable[Iterable[object]]],
+    *,
+    bom: bool = True,
+    quote_all: bool = False,
+) -> Response:
     database = current_app.extensions["quizapp_db"]
 
     def stream() -> Iterator[str]:
         # Its own session, closed when the last row is sent or the client goes away,
         # so a long download never leaves a transaction open behind it.
         with database.new_session() as export_session:
-            yield from csv_lines(rows(export_session))
+            yield from csv_lines(rows(export_session), bom=bom, quote_all=quote_all)
 
     return Response(
         stream(),

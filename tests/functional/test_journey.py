@@ -60,7 +60,8 @@ def test_student_takes_the_quiz_and_staff_downloads_the_score(
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == [
-        "username", "name", "state", "started", "finished", "score", "maximum", "needs_staff",
+        "username", "name", "state", "started", "finished", "score", "maximum", "pending_marks",
+        "needs_staff",
     ]  # fmt: skip
     by_user = {r[0]: r for r in rows[1:]}
     assert by_user["alice"][2:] == [
@@ -69,6 +70,7 @@ def test_student_takes_the_quiz_and_staff_downloads_the_score(
         "2027-01-18T11:20:00+00:00",
         "19",
         "21",
+        "0",
         "",
     ]
     assert by_user["bob"][2] == "not_started" and by_user["bob"][5] == ""

@@ -59,10 +59,10 @@ def test_responses_and_gradebook(session, sample_bank, users):
     assert bob_cnn["started_utc"] == "2027-01-18T11:00:00+00:00"
 
     book = list(gradebook_rows(session, quiz.id, START + timedelta(minutes=40), GRACE))
-    assert book[0] == ["Username", "Email", "Score", "Maximum", "Percent"]
+    assert book[0] == ["Username", "Email", "Score", "Maximum", "Percent", "Pending marks"]
     by_user = {row[0]: row for row in book[1:]}
-    assert by_user["alice"][2:] == ["21", "21", "100"]
-    assert by_user["carol"][2:] == ["", "21", ""]
+    assert by_user["alice"][2:] == ["21", "21", "100", "0"]
+    assert by_user["carol"][2:] == ["", "21", "", ""]
 
 
 def _synthetic(session, quiz: Quiz, count: int, offset: int) -> None:
