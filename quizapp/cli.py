@@ -533,30 +533,50 @@ overrides_group = click.Group("overrides", help="Per-student and per-group overr
 @click.argument("quiz_key")
 @click.option("--student", "username", help="The student's username.")
 @click.option("--group", "group_name", help="A roster group.")
-@click.option("--time-limit", type=click.IntRange(min=1), help="Time limit in minutes.")
+@click.option(
+    "--time-limit",
+    type=click.IntRange(min=1),
+    help="Time limit in minutes, before the student's accommodation (which applies on top).",
+)
+@click.option("--no-time-limit", is_flag=True, help="No time limit at all.")
 @click.option("--closes", help="A later (or earlier) close, e.g. '2027-01-19 12:00' (course zone).")
+@click.option("--no-close", is_flag=True, help="The window never closes for them.")
 @click.option("--opens", help="A different open time (course zone).")
 @click.option("--attempts", type=click.IntRange(min=1), help="Attempts allowed.")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.option(
+    "--allow-shorter",
+    is_flag=True,
+    help="Apply even if running attempts would end earlier (they are listed without it).",
+)
 @with_appcontext
 def overrides_set(
     quiz_key: str,
     username: str | None,
     group_name: str | None,
     time_limit: int | None,
+    no_time_limit: bool,
     closes: str | None,
+    no_close: bool,
     opens: str | None,
     attempts: int | None,
     reason: str,
+    allow_shorter: bool,
 ) -> None:
-    """Give one student or one group different times for QUIZ_KEY. Running attempts get
-    their new deadline at once (never below the time already used); the open page shows
-    it within a minute."""
+    """Give one student or one group different times for QUIZ_KEY. The student's
+    accommodation applies on top of an override, as it does to the quiz's own values.
+    Running attempts get their new deadline at once (never below the time already
+    used); a change that would end any of them earlier is refused, naming each, unless
+    --allow-shorter. The open page shows the new deadline within a poll."""
     from zoneinfo import ZoneInfo
 
     from quizapp.domain.quiz import parse_local_time
     from quizapp.models import User
-    from quizapp.services.overrides import OverrideChange, set_override
+    from quizapp.services.overrides import (
+        OverrideChange,
+        ShortensRunningAttempts,
+        set_override,
+    )
 
     session = db_session()
     quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()
@@ -575,15 +595,40 @@ def overrides_set(
             time_limit=timedelta(minutes=time_limit) if time_limit else None,
             max_attempts=attempts,
             reason=reason,
+            no_time_limit=no_time_limit,
+            no_close=no_close,
         )
         moved = set_override(
-            session, quiz.id, change, now(), user_id=user_id, group_name=group_name or None
+            session,
+            quiz.id,
+            change,
+            now(),
+            user_id=user_id,
+            group_name=group_name or None,
+            allow_shorter=allow_shorter,
         )
+    except ShortensRunningAttempts as exc:
+        for short in exc.shortened:
+            before = (
+                short.old_deadline.astimezone(zone).strftime("%H:%M:%S %Z")
+                if short.old_deadline
+                else "no deadline"
+            )
+            after = short.new_deadline.astimezone(zone).strftime("%H:%M:%S %Z")
+            click.echo(f"  {short.username}: ends {before} now, would end {after}", err=True)
+        raise click.ClickException(
+            f"{exc.message} Nothing was changed. Run again with --allow-shorter to apply it."
+        ) from exc
     except (ValueError, ServiceError) as exc:
         raise click.ClickException(getattr(exc, "message", str(exc))) from exc
     click.echo(f"Override saved; {len(moved)} running attempt(s) got a new deadline.")
     for attempt in moved:
-        click.echo(f"  attempt {attempt.id}: now ends {attempt.deadline_at:%Y-%m-%d %H:%M:%S} UTC")
+        ends = (
+            attempt.deadline_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+            if attempt.deadline_at
+            else "never (no time limit and no close)"
+        )
+        click.echo(f"  attempt {attempt.id}: now ends {ends}")
 
 
 @click.command("regrade")

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -417,6 +418,9 @@ class QuizOverride(Base):
     closes_at: Mapped[datetime | None]
     time_limit_seconds: Mapped[int | None]
     max_attempts: Mapped[int | None]
+    # "Unlimited": no time limit at all, or a window that never closes for them.
+    no_time_limit: Mapped[bool] = mapped_column(default=False, server_default=false())
+    no_close: Mapped[bool] = mapped_column(default=False, server_default=false())
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

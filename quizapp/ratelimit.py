@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from limits.storage import Storage, storage_from_string
 from sqlalchemy import case, delete, select
@@ -39,7 +39,8 @@ class DatabaseStorage(Storage):
         small_pool = {"pool_size": 2, "max_overflow": 2} if url.startswith("postgresql") else {}
         self.engine = make_engine(url, **small_pool)
         dialect = self.engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Both dialects' insert have on_conflict_do_update; typed loosely to take either.
+        self._insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -70,9 +71,12 @@ class DatabaseStorage(Storage):
                     RateLimitCounter.key == key
                 )
             ).first()
-        if row is None or row.expires_at <= time.time():
+        if row is None:
             return None
-        return int(row.count), float(row.expires_at)
+        count, expires_at = row  # (not row.count: that name is also a sequence method)
+        if expires_at <= time.time():
+            return None
+        return int(count), float(expires_at)
 
     def get(self, key: str) -> int:
         row = self._row(key)
@@ -127,7 +131,8 @@ class LoginThrottle:
     """
 
     def __init__(self, storage_uri: str, policy: ThrottlePolicy | None = None):
-        self.storage = storage_from_string(storage_uri)
+        # Synchronous storages only (storage_from_string is typed to return async ones too).
+        self.storage: Storage = cast(Storage, storage_from_string(storage_uri))
         self.policy = policy or ThrottlePolicy()
 
     @staticmethod

@@ -75,11 +75,18 @@ class Window:
 
 @dataclass(frozen=True)
 class StudentTiming:
-    """A quiz window as it applies to one student, after accommodations."""
+    """A quiz window as it applies to one student, after overrides and accommodations.
+
+    `base_time_limit` and `base_closes_at` are the values before the accommodation (the
+    quiz's, or an override's), `extra` what the accommodation added: the parts staff see
+    in the per-student "why" text."""
 
     opens_at: datetime
     closes_at: datetime | None
     time_limit: timedelta | None
+    base_time_limit: timedelta | None = None
+    base_closes_at: datetime | None = None
+    extra: timedelta = timedelta(0)
 
     def state_at(self, now: datetime) -> WindowState:
         if now < self.opens_at:
@@ -106,12 +113,24 @@ class StudentTiming:
 
 @dataclass(frozen=True)
 class Override:
-    """Staff changes to a quiz for one student or one group; None keeps the quiz's value."""
+    """Staff changes to a quiz for one student or one group; None keeps the quiz's value.
+    `no_time_limit` and `no_close` say "unlimited" (Moodle's override semantics have
+    both): no limit at all, or a window that never closes."""
 
     opens_at: datetime | None = None
     closes_at: datetime | None = None
     time_limit: timedelta | None = None
     max_attempts: int | None = None
+    no_time_limit: bool = False
+    no_close: bool = False
+
+    @property
+    def sets_time_limit(self) -> bool:
+        return self.no_time_limit or self.time_limit is not None
+
+    @property
+    def sets_close(self) -> bool:
+        return self.no_close or self.closes_at is not None
 
 
 NO_OVERRIDE = Override()
@@ -119,18 +138,23 @@ NO_OVERRIDE = Override()
 
 def most_generous(overrides: Iterable[Override]) -> Override:
     """Several group overrides combine field by field, the most generous winning
-    (Moodle's rule): earliest open, latest close, longest time, most attempts."""
+    (Moodle's rule): earliest open, latest close, longest time, most attempts; an
+    unlimited time or a window that never closes beats any value."""
     items = list(overrides)
 
     def pick(values: list[_T | None], choose: Callable[[list[_T]], _T]) -> _T | None:
         present = [v for v in values if v is not None]
         return choose(present) if present else None
 
+    no_limit = any(o.no_time_limit for o in items)
+    no_close = any(o.no_close for o in items)
     return Override(
         opens_at=pick([o.opens_at for o in items], min),
-        closes_at=pick([o.closes_at for o in items], max),
-        time_limit=pick([o.time_limit for o in items], max),
+        closes_at=None if no_close else pick([o.closes_at for o in items], max),
+        time_limit=None if no_limit else pick([o.time_limit for o in items], max),
         max_attempts=pick([o.max_attempts for o in items], max),
+        no_time_limit=no_limit,
+        no_close=no_close,
     )
 
 
@@ -138,11 +162,15 @@ def combine(student: Override | None, groups: Iterable[Override] = ()) -> Overri
     """The student's own override wins, field by field, over their groups' overrides."""
     group = most_generous(groups)
     own = student or NO_OVERRIDE
+    limit_from = own if own.sets_time_limit else group
+    close_from = own if own.sets_close else group
     return Override(
         opens_at=own.opens_at if own.opens_at is not None else group.opens_at,
-        closes_at=own.closes_at if own.closes_at is not None else group.closes_at,
-        time_limit=own.time_limit if own.time_limit is not None else group.time_limit,
+        closes_at=close_from.closes_at,
+        time_limit=limit_from.time_limit,
         max_attempts=own.max_attempts if own.max_attempts is not None else group.max_attempts,
+        no_time_limit=limit_from.no_time_limit,
+        no_close=close_from.no_close,
     )
 
 
@@ -154,32 +182,33 @@ def timing_for(
 ) -> StudentTiming:
     """A quiz window as it applies to one student.
 
-    Group overrides replace the quiz's values (most generous group wins); the
-    accommodation then adds its extra time to the limit and, unless the quiz turns it
-    off, pushes the close out by the same amount. A value set in the student's own
-    override is final: staff who set one student's limit or close set it exactly.
+    One rule for every case (README, "Deadlines"): an override replaces the quiz's
+    values for that student or group (the student's own wins over their groups', the
+    most generous group wins among groups); the accommodation then applies to whatever
+    applies, exactly as it would to the quiz's own values: it lengthens the time limit
+    (a factor and/or extra minutes) and, unless the quiz turns it off, pushes the close
+    out by the same extra time. So an override can never take an accommodation away:
+    70 minutes for a student with +25 % means 87 min 30 s.
     """
-    own = student_override or NO_OVERRIDE
-    group = most_generous(group_overrides)
-    opens_at = own.opens_at or group.opens_at or window.opens_at
-    base_limit = group.time_limit if group.time_limit is not None else window.time_limit
-    base_close = group.closes_at if group.closes_at is not None else window.closes_at
+    chosen = combine(student_override, group_overrides)
+    opens_at = chosen.opens_at or window.opens_at
+    if chosen.no_time_limit:
+        base_limit: timedelta | None = None
+    else:
+        base_limit = chosen.time_limit if chosen.time_limit is not None else window.time_limit
+    if chosen.no_close:
+        base_close: datetime | None = None
+    else:
+        base_close = chosen.closes_at if chosen.closes_at is not None else window.closes_at
 
     extra = timedelta(0)
     if base_limit is not None and not accommodation.is_none:
         extra = accommodation.extra_time(base_limit)
-    time_limit = (
-        own.time_limit
-        if own.time_limit is not None
-        else (base_limit + extra if base_limit is not None else None)
-    )
-    if own.closes_at is not None:
-        closes_at: datetime | None = own.closes_at
-    elif base_close is not None and window.extend_close_for_accommodation and extra > timedelta(0):
+    time_limit = base_limit + extra if base_limit is not None else None
+    closes_at = base_close
+    if base_close is not None and window.extend_close_for_accommodation and extra > timedelta(0):
         closes_at = base_close + extra
-    else:
-        closes_at = base_close
-    return StudentTiming(opens_at, closes_at, time_limit)
+    return StudentTiming(opens_at, closes_at, time_limit, base_limit, base_close, extra)
 
 
 def recomputed_deadline(

@@ -101,9 +101,11 @@ def grant(
     """Extra time, a later close and/or an extra attempt for one student or one group.
 
     Builds on what applies now, keeping any fields of an existing override:
-    - extra time: the student's current effective limit (accommodation included) plus
-      the minutes, set as their own limit; for a group, the group's limit (or the
-      quiz's) plus the minutes, with each member's accommodation still applied on top;
+    - extra time: the limit that applies before the accommodation (their own override's,
+      their group's or the quiz's) plus the minutes, set as their own limit; for a group,
+      the group's limit (or the quiz's) plus the minutes. Each student's accommodation
+      applies on top, as to every limit: 10 extra minutes for a student with +25 % give
+      12 min 30 s, and extra minutes of an accommodation are added once;
     - unless a close is given, the close moves out by the same minutes (like an
       accommodation, and unless the quiz turns that off), so extra time is not lost to
       the window end;
@@ -129,9 +131,11 @@ def grant(
         if user is None:
             raise InvalidInput(f"No student with username {username.strip()!r}.")
         rules = rules_for(session, quiz, user)
+        # The values before the accommodation: it applies on top of the override, as it
+        # does to the quiz's own (domain/timing.py), so it is not counted twice.
         limit, close, attempts = (
-            rules.timing.time_limit,
-            rules.timing.closes_at,
+            rules.timing.base_time_limit,
+            rules.timing.base_closes_at,
             rules.max_attempts,
         )
         row = _existing(session, quiz.id, user.id, None)

@@ -21,10 +21,7 @@ from sqlalchemy.orm import Session
 
 from quizapp.domain.timing import (
     AttemptState,
-    Override,
     StudentTiming,
-    combine,
-    timing_for,
 )
 from quizapp.models import (
     Answer,
@@ -38,7 +35,11 @@ from quizapp.models import (
     UserGroup,
 )
 from quizapp.services.attempts import finalize_expired, finalize_if_expired
-from quizapp.services.catalog import StudentRules, accommodation_of, quiz_or_404, quiz_window
+from quizapp.services.catalog import (
+    StudentRules,
+    quiz_or_404,
+    rules_from_rows,
+)
 from quizapp.services.errors import NotFound
 from quizapp.services.late_answers import RefusedAnswer, refused_answers, refused_answers_of_quiz
 from quizapp.services.marking import NOTHING_PENDING, Pending, pending_marks
@@ -268,28 +269,6 @@ def needs_staff(session: Session, quiz_id: int) -> list[NeedsStaff]:
 # --- rules for many students at once ----------------------------------------------------
 
 
-def _as_domain(row: QuizOverride) -> Override:
-    limit = row.time_limit_seconds
-    return Override(
-        opens_at=row.opens_at,
-        closes_at=row.closes_at,
-        time_limit=timedelta(seconds=limit) if limit is not None else None,
-        max_attempts=row.max_attempts,
-    )
-
-
-def rules_from_rows(
-    quiz: Quiz, user: User, own: QuizOverride | None, groups: Sequence[QuizOverride]
-) -> StudentRules:
-    """catalog.rules_for, from rows already loaded (so a roster needs no query per
-    student). tests/integration/test_monitor.py checks the two agree."""
-    own_rule = _as_domain(own) if own is not None else None
-    group_rules = [_as_domain(g) for g in groups]
-    timing = timing_for(quiz_window(quiz), accommodation_of(user), own_rule, group_rules)
-    attempts = combine(own_rule, group_rules).max_attempts
-    return StudentRules(timing, attempts if attempts is not None else quiz.max_attempts)
-
-
 def groups_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, list[str]]:
     wanted = sorted(set(user_ids))
     found: dict[int, list[str]] = defaultdict(list)
@@ -322,9 +301,13 @@ def describe_override(row: QuizOverride) -> str:
     parts = []
     if row.opens_at is not None:
         parts.append("opens changed")
-    if row.closes_at is not None:
+    if row.no_close:
+        parts.append("no close")
+    elif row.closes_at is not None:
         parts.append("close changed")
-    if row.time_limit_seconds is not None:
+    if row.no_time_limit:
+        parts.append("no time limit")
+    elif row.time_limit_seconds is not None:
         parts.append(f"limit {row.time_limit_seconds // 60} min")
     if row.max_attempts is not None:
         parts.append(f"{row.max_attempts} attempt(s)")
@@ -482,8 +465,20 @@ class StudentHistory:
 
 
 def _fmt_limit(limit: timedelta) -> str:
-    minutes = int(limit.total_seconds() // 60)
-    return f"{minutes} min"
+    minutes, seconds = divmod(int(limit.total_seconds()), 60)
+    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+
+
+def describe_limit(timing: StudentTiming) -> str:
+    """The time limit with its parts, for staff: "70 min + 17 min 30 s (accommodation)
+    = 87 min 30 s" (one rule: the accommodation applies to whatever limit applies)."""
+    assert timing.time_limit is not None
+    if timing.base_time_limit is None or timing.extra <= timedelta(0):
+        return _fmt_limit(timing.time_limit)
+    return (
+        f"{_fmt_limit(timing.base_time_limit)} + {_fmt_limit(timing.extra)} (accommodation)"
+        f" = {_fmt_limit(timing.time_limit)}"
+    )
 
 
 def deadline_why(
@@ -518,7 +513,7 @@ def deadline_why(
                 f"{_fmt_limit(timing.time_limit)} (the timer was cut by the close)."
             )
         elif timing.time_limit is not None:
-            why.append(f"Time limit: start + {_fmt_limit(timing.time_limit)}.")
+            why.append(f"Time limit: start + {describe_limit(timing)}.")
         elif timing.closes_at is not None:
             why.append(f"Window close {local(timing.closes_at)} (no time limit).")
     else:

@@ -13,8 +13,8 @@ from quizapp.db import begin_write
 from quizapp.domain.timing import AttemptState, recomputed_deadline
 from quizapp.models import Attempt, Quiz, QuizOverride, User, UserGroup
 from quizapp.services import audit
-from quizapp.services.catalog import rules_for
-from quizapp.services.errors import InvalidInput, NotFound
+from quizapp.services.catalog import rules_for_users
+from quizapp.services.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -26,17 +26,46 @@ class OverrideChange:
     time_limit: timedelta | None = None
     max_attempts: int | None = None
     reason: str = ""
+    no_time_limit: bool = False  # "unlimited": no time limit at all
+    no_close: bool = False  # the window never closes for them
 
     def check(self, quiz: Quiz) -> None:
         opens = self.opens_at or quiz.opens_at
         if self.closes_at is not None and self.closes_at <= opens:
             raise InvalidInput("The override closes before it opens.")
         if self.time_limit is not None and self.time_limit <= timedelta(0):
-            raise InvalidInput("The time limit must be more than 0 minutes.")
+            raise InvalidInput(
+                "The time limit must be more than 0 minutes (for no limit at all, choose "
+                "'no time limit')."
+            )
+        if self.no_time_limit and self.time_limit is not None:
+            raise InvalidInput("Give a time limit or 'no time limit', not both.")
+        if self.no_close and self.closes_at is not None:
+            raise InvalidInput("Give a close or 'no close', not both.")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise InvalidInput("A student needs at least 1 attempt.")
-        if not any((self.opens_at, self.closes_at, self.time_limit, self.max_attempts)):
+        changes = (self.opens_at, self.closes_at, self.time_limit, self.max_attempts)
+        if not any(changes) and not self.no_time_limit and not self.no_close:
             raise InvalidInput("The override changes nothing.")
+
+
+@dataclass(frozen=True)
+class Shortened:
+    """A running attempt that a change would end earlier than it ends now."""
+
+    attempt_id: int
+    username: str
+    old_deadline: datetime | None  # None: it had no deadline
+    new_deadline: datetime
+
+
+class ShortensRunningAttempts(Conflict):
+    """The change would end running attempts earlier: staff must confirm it, having
+    been told whom it concerns and both times (`shortened`)."""
+
+    def __init__(self, message: str, shortened: list[Shortened]):
+        super().__init__(message)
+        self.shortened = shortened
 
 
 def set_override(
@@ -48,9 +77,14 @@ def set_override(
     user_id: int | None = None,
     group_name: str | None = None,
     by: User | None = None,
+    allow_shorter: bool = False,
 ) -> list[Attempt]:
     """Create or replace one student's or one group's override, then move the deadline
-    of every running attempt it affects. Returns the attempts whose deadline moved."""
+    of every running attempt it affects. Returns the attempts whose deadline moved.
+
+    A change that would end any running attempt earlier than it ends now is refused
+    with ShortensRunningAttempts (naming each student and both times) unless
+    `allow_shorter`: staff confirm it knowingly, or not at all."""
     if (user_id is None) == (group_name is None):
         raise InvalidInput("An override is for one student or one group.")
     quiz = session.get(Quiz, quiz_id)
@@ -75,11 +109,22 @@ def set_override(
     row.closes_at = change.closes_at
     row.time_limit_seconds = int(change.time_limit.total_seconds()) if change.time_limit else None
     row.max_attempts = change.max_attempts
+    row.no_time_limit = change.no_time_limit
+    row.no_close = change.no_close
     row.reason = change.reason
     row.created_by = by.id if by else None
     row.created_at = now
     session.flush()
-    moved = _recompute(session, quiz, user_id, group_name, now)
+    moves = _recompute(session, quiz, user_id, group_name, now)
+    shortened = [m for m in moves if m.shortens]
+    if shortened and not allow_shorter:
+        session.rollback()
+        raise ShortensRunningAttempts(
+            f"This would end {len(shortened)} running attempt(s) earlier; confirm to apply it.",
+            [m.as_shortened() for m in shortened],
+        )
+    were_shortened = [m.as_shortened() for m in shortened]
+    moved = [m.apply() for m in moves]
     audit.record(
         session,
         "override",
@@ -93,39 +138,81 @@ def set_override(
         closes_at=change.closes_at.isoformat() if change.closes_at else None,
         time_limit_minutes=change.time_limit.total_seconds() / 60 if change.time_limit else None,
         max_attempts=change.max_attempts,
+        no_time_limit=change.no_time_limit,
+        no_close=change.no_close,
+        shortened=[m.attempt_id for m in were_shortened] or None,
         moved={str(a.id): a.deadline_at.isoformat() if a.deadline_at else None for a in moved},
     )
     session.commit()
     return moved
 
 
+@dataclass
+class _Move:
+    attempt: Attempt
+    username: str
+    deadline: datetime | None
+
+    @property
+    def shortens(self) -> bool:
+        old = self.attempt.deadline_at
+        return self.deadline is not None and (old is None or self.deadline < old)
+
+    def as_shortened(self) -> Shortened:
+        assert self.deadline is not None
+        return Shortened(self.attempt.id, self.username, self.attempt.deadline_at, self.deadline)
+
+    def apply(self) -> Attempt:
+        self.attempt.deadline_at = self.deadline
+        return self.attempt
+
+
 def _recompute(
-    session: Session, quiz: Quiz, user_id: int | None, group_name: str | None, now: datetime
-) -> list[Attempt]:
+    session: Session,
+    quiz: Quiz,
+    user_id: int | None,
+    group_name: str | None,
+    now: datetime,
+    *,
+    user_ids: Iterable[int] | None = None,
+) -> list[_Move]:
+    """The new deadline of every running attempt of this quiz that the change touches
+    (one student, a group's members, or `user_ids`), not yet applied. The rules of all
+    of them are assembled in two queries (catalog.rules_for_users), under the attempts'
+    locks."""
     query = select(Attempt).where(
         Attempt.quiz_id == quiz.id, Attempt.state == AttemptState.IN_PROGRESS
     )
-    if user_id is not None:
+    if user_ids is not None:
+        query = query.where(Attempt.user_id.in_(sorted(set(user_ids))))
+    elif user_id is not None:
         query = query.where(Attempt.user_id == user_id)
     else:
         query = query.where(
             Attempt.user_id.in_(select(UserGroup.user_id).where(UserGroup.name == group_name))
         )
-    moved = []
-    for attempt in session.scalars(query.with_for_update()):
-        timing = rules_for(session, quiz, attempt.user).timing
-        deadline = recomputed_deadline(timing, attempt.started_at, now)
+    attempts = session.scalars(query.order_by(Attempt.id).with_for_update()).all()
+    if not attempts:
+        return []
+    users = {u.id: u for u in session.scalars(
+        select(User).where(User.id.in_({a.user_id for a in attempts}))
+    )}  # fmt: skip
+    rules = rules_for_users(session, quiz, users.values())
+    moves = []
+    for attempt in attempts:
+        deadline = recomputed_deadline(rules[attempt.user_id].timing, attempt.started_at, now)
         if deadline != attempt.deadline_at:
-            attempt.deadline_at = deadline
-            moved.append(attempt)
-    return moved
+            moves.append(_Move(attempt, users[attempt.user_id].username, deadline))
+    return moves
 
 
 def recompute_deadlines_for_users(
     session: Session, user_ids: Iterable[int], now: datetime
 ) -> list[Attempt]:
     """Move the deadline of every running attempt (any quiz) of these students, after
-    their accommodation changed. Same rule as for an override: never earlier than now.
+    their accommodation or their groups changed. Same rule as for an override: never
+    earlier than now. (A roster import shows these moves in its preview, and applying
+    the previewed import is the confirmation.)
 
     Runs in the caller's write transaction (begin_write first); the caller audits and
     commits. Returns the attempts whose deadline moved.
@@ -142,8 +229,12 @@ def recompute_deadlines_for_users(
             .distinct()
             .order_by(Attempt.quiz_id, Attempt.user_id)
         ).all()
+        by_quiz: dict[int, list[int]] = {}
         for quiz_id, user_id in pairs:
+            by_quiz.setdefault(quiz_id, []).append(user_id)
+        for quiz_id, users_of_quiz in by_quiz.items():
             quiz = session.get(Quiz, quiz_id)
             if quiz is not None:
-                moved.extend(_recompute(session, quiz, user_id, None, now))
+                moves = _recompute(session, quiz, None, None, now, user_ids=users_of_quiz)
+                moved.extend(m.apply() for m in moves)
     return moved

@@ -365,7 +365,14 @@ def _apply(
         for g in s.groups_added
     )
     session.flush()
-    moved_users = [users[s.username].id for s in plan.changed if s.accommodation is not None]
+    # Groups carry overrides: a student moved in or out of a group gets the deadline the
+    # rules now give, like one whose accommodation changed (issue 16: a student taken out
+    # of a 75-minute group mid-attempt kept the longer deadline).
+    moved_users = [
+        users[s.username].id
+        for s in plan.changed
+        if s.accommodation is not None or s.groups_added or s.groups_removed
+    ]
     moved = recompute_deadlines_for_users(session, moved_users, now)
     actor_id = by.id if by is not None else None
     for student in plan.accommodation_changes:

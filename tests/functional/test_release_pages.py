@@ -33,9 +33,7 @@ def _quiz(session) -> Quiz:
 
 def _events(session) -> list[AuditEvent]:
     session.rollback()
-    return list(
-        session.scalars(select(AuditEvent).where(AuditEvent.action == "release_policy"))
-    )
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "release_policy")))
 
 
 def _post(client, quiz_id: int, **fields):
@@ -214,4 +212,3 @@ def test_the_quiz_pages_link_to_the_release_control(client, auth, users, sample_
     link = f'href="/staff/quiz/{quiz.id}/release"'
     assert link in client.get("/staff/").get_data(as_text=True)
     assert link in client.get(f"/staff/quiz/{quiz.id}").get_data(as_text=True)
-

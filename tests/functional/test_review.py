@@ -30,7 +30,9 @@ def _take_and_submit(client, session) -> int:
     return attempt_id
 
 
-def test_review_before_and_after_the_window_closes_for_everyone(client, auth, users, sample_bank, session, clock):
+def test_review_before_and_after_the_window_closes_for_everyone(
+    client, auth, users, sample_bank, session, clock
+):
     bob = session.get(User, users["bob"])
     bob.time_factor = Fraction(3, 2)  # his window closes 30 minutes later
     session.commit()
@@ -45,7 +47,9 @@ def test_review_before_and_after_the_window_closes_for_everyone(client, auth, us
     assert "19 Jan 2027, 10:30 GMT" in during  # after Bob's accommodated close, not 10:00
 
     clock.set(CLOSE + timedelta(minutes=5))  # closed for Alice, not for Bob
-    assert "<dt>Correct answer</dt>" not in client.get(f"/attempt/{attempt_id}/review").get_data(as_text=True)
+    assert "<dt>Correct answer</dt>" not in client.get(f"/attempt/{attempt_id}/review").get_data(
+        as_text=True
+    )
 
     clock.set(CLOSE + timedelta(minutes=30))
     after = client.get(f"/attempt/{attempt_id}/review").get_data(as_text=True)
@@ -58,13 +62,20 @@ def test_marks_released_never_shows_no_score(client, auth, users, sample_bank, s
     from quizapp.models import Quiz
 
     quiz = session.scalars(select(Quiz).where(Quiz.key == "quiz1-foundations")).one()
-    quiz.release = {"marks": {"when": "never", "at": None}, "answers": {"when": "never", "at": None}}
+    quiz.release = {
+        "marks": {"when": "never", "at": None},
+        "answers": {"when": "never", "at": None},
+    }
     session.commit()
     auth.login("alice")
     attempt_id = _take_and_submit(client, session)
     clock.set(CLOSE + timedelta(days=30))
     page = client.get(f"/attempt/{attempt_id}/review").get_data(as_text=True)
-    assert "Score:" not in page and "<dt>Correct answer</dt>" not in page and "Marks are not released" in page
+    assert (
+        "Score:" not in page
+        and "<dt>Correct answer</dt>" not in page
+        and "Marks are not released" in page
+    )
     result = client.get(f"/attempt/{attempt_id}/result").get_data(as_text=True)
     assert "not released online" in result
 
@@ -96,7 +107,6 @@ def test_another_students_review_is_not_found(app, client, auth, users, sample_b
     assert other.get(f"/attempt/{attempt_id}/review").status_code == 404
 
 
-
 QUIZ2_MIDDLE = datetime(2027, 1, 25, 11, 0, tzinfo=UTC)  # quiz 2: answers after it closes
 QUIZ2_CLOSED = datetime(2027, 1, 26, 12, 0, tzinfo=UTC)
 TYPED = "<b>bold</b> *x* and $y$, " * 10  # an essay that looks like markup, Markdown and maths
@@ -110,7 +120,9 @@ def _review_cells(page: str, number: int) -> dict[str, str]:
         re.DOTALL,
     )
     assert section, f"no question {number} on the review page"
-    return dict(re.findall(r'<dd class="(response|correct-answer)">(.*?)</dd>', section[1], re.DOTALL))
+    return dict(
+        re.findall(r'<dd class="(response|correct-answer)">(.*?)</dd>', section[1], re.DOTALL)
+    )
 
 
 def test_review_draws_the_maths_of_options_and_shows_typed_text_as_typed(

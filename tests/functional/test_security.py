@@ -8,11 +8,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from quizapp import create_app
 from quizapp.models import AnswerLog, Attempt, AuditEvent
 from quizapp.web import check_access_rules
 from quizapp.web.security import ACCESS_LEVELS
-from tests.conftest import PASSWORD, Auth
+from tests.conftest import Auth
 from tests.functional.helpers import csrf_of, seq_base, slot_of, start_attempt
 
 # Every route and who may reach it. A route added later without an entry here fails

@@ -66,7 +66,7 @@ def test_concurrent_starts_give_one_attempt(app, quiz, users):
         ids, errors = [], []
         barrier = threading.Barrier(4)
 
-        def start() -> None:
+        def start(barrier=barrier, ids=ids, errors=errors) -> None:
             with database.new_session() as s:
                 user = s.get(User, users["alice"])
                 barrier.wait()

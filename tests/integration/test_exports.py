@@ -41,7 +41,9 @@ def test_responses_and_gradebook(session, sample_bank, users):
     _answer_perfectly(session, first)
     svc.submit_attempt(session, first, START + timedelta(minutes=30), GRACE)
     second = svc.start_attempt(session, quiz.id, bob, START, GRACE)
-    slot = next(e.slot for e, q in attempt_questions(session, second) if q.key == "cnn-output-width")
+    slot = next(
+        e.slot for e, q in attempt_questions(session, second) if q.key == "cnn-output-width"
+    )
     svc.save_answers(session, second.id, {slot: ["sixteen"]}, 1, START, GRACE)
 
     rows = list(responses_rows(session, quiz.id, START + timedelta(minutes=40), GRACE))
@@ -52,7 +54,9 @@ def test_responses_and_gradebook(session, sample_bank, users):
     assert sum(Fraction(r["mark"]) for r in alice_rows) == 21
     assert {r["state"] for r in alice_rows} == {"submitted"}
     assert all(json.loads(r["variant"]) is not None for r in records)
-    bob_cnn = next(r for r in records if r["username"] == "bob" and r["question"] == "cnn-output-width")
+    bob_cnn = next(
+        r for r in records if r["username"] == "bob" and r["question"] == "cnn-output-width"
+    )
     assert bob_cnn["answer_as_given"] == "sixteen" and bob_cnn["mark"] == ""  # still in progress
     assert bob_cnn["accommodation"] == "+20 min"
     assert bob_cnn["deadline_utc"] == "2027-01-18T12:20:00+00:00"

@@ -4,6 +4,7 @@ reopen, finalise now; each audited in its own transaction, nothing half-applied.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -93,6 +94,18 @@ def test_extra_time_builds_on_the_accommodation(session, quiz, alice, staff):
     session.commit()
     iv.grant(session, quiz.id, iv.Grant(extra_minutes=10, reason="r"), NOW, staff, username="alice")
     assert rules_for(session, quiz, alice).timing.time_limit == timedelta(minutes=85)
+    # twice: the accommodation's 15 minutes are still added once, never twice
+    iv.grant(session, quiz.id, iv.Grant(extra_minutes=10, reason="r"), NOW, staff, username="alice")
+    assert rules_for(session, quiz, alice).timing.time_limit == timedelta(minutes=95)
+
+
+def test_extra_time_for_a_student_with_a_factor_is_scaled_like_all_their_time(
+    session, quiz, alice, staff
+):
+    alice.time_factor = Fraction(5, 4)
+    session.commit()
+    iv.grant(session, quiz.id, iv.Grant(extra_minutes=10, reason="r"), NOW, staff, username="alice")
+    assert rules_for(session, quiz, alice).timing.time_limit == timedelta(minutes=87, seconds=30)
 
 
 def test_an_extra_attempt_keeps_the_other_override_fields(session, quiz, alice, staff):

@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 from quizapp.models import AnswerLog, Attempt, Quiz, QuizOverride, User, UserGroup
 from quizapp.services import attempts as svc
 from quizapp.services import monitor
-from quizapp.services.catalog import attempt_questions, rules_for
+from quizapp.services.catalog import attempt_questions, rules_for, rules_for_users
 from quizapp.services.users import create_user
 from tests.conftest import QUIZ1_OPENS
 
@@ -85,8 +85,12 @@ def test_live_rows_show_saves_answers_and_a_change_of_address(session, quiz, use
     a = svc.start_attempt(session, quiz.id, alice, NOW, GRACE)
     b = svc.start_attempt(session, quiz.id, bob, NOW + timedelta(minutes=2), GRACE)
     slot = _first_slot(session, a)
-    svc.save_answers(session, a.id, {slot: ["15"]}, 1, NOW + timedelta(minutes=1), GRACE, "10.0.0.1")
-    svc.save_answers(session, a.id, {slot: ["16"]}, 2, NOW + timedelta(minutes=9), GRACE, "10.0.0.2")
+    svc.save_answers(
+        session, a.id, {slot: ["15"]}, 1, NOW + timedelta(minutes=1), GRACE, "10.0.0.1"
+    )
+    svc.save_answers(
+        session, a.id, {slot: ["16"]}, 2, NOW + timedelta(minutes=9), GRACE, "10.0.0.2"
+    )
     svc.save_answers(
         session,
         b.id,
@@ -164,8 +168,9 @@ def test_batched_rules_agree_with_rules_for(session, quiz, users):
     report = monitor.preflight(session, quiz.id, LONDON)
     by_name = {row.user.username: row for row in report.rows}
     assert set(by_name) == {"alice", "bob", "carol"}  # staff are not on the roster
+    batched = rules_for_users(session, quiz, [row.user for row in report.rows])
     for row in report.rows:
-        assert row.rules == rules_for(session, quiz, row.user), row.user.username
+        assert row.rules == rules_for(session, quiz, row.user) == batched[row.user.id]
     assert by_name["bob"].timing.time_limit == timedelta(minutes=105)
     assert by_name["carol"].rules.max_attempts == 3
     assert by_name["alice"].accommodation == "×1.5 time"
@@ -222,7 +227,9 @@ def test_student_history_explains_each_deadline(session, quiz, users):
     alice, bob = _user(session, users, "alice"), _user(session, users, "bob")
     late = QUIZ1_OPENS + timedelta(hours=23, minutes=40)
     cut = svc.start_attempt(session, quiz.id, alice, late, GRACE)
-    svc.save_answers(session, cut.id, {_first_slot(session, cut): ["15"]}, 1, late, GRACE, "10.1.1.1")
+    svc.save_answers(
+        session, cut.id, {_first_slot(session, cut): ["15"]}, 1, late, GRACE, "10.1.1.1"
+    )
     history = monitor.student_history(session, alice.id, late, GRACE, LONDON)
     (row,) = history.attempts
     assert row.attempt.id == cut.id
@@ -234,7 +241,10 @@ def test_student_history_explains_each_deadline(session, quiz, users):
     session.commit()
     svc.start_attempt(session, quiz.id, bob, NOW, GRACE)
     (row,) = monitor.student_history(session, bob.id, NOW, GRACE, LONDON).attempts
-    assert row.deadline_why == ["Time limit: start + 90 min.", "Accommodation: +30 min."]
+    assert row.deadline_why == [
+        "Time limit: start + 60 min + 30 min (accommodation) = 90 min.",
+        "Accommodation: +30 min.",
+    ]
 
 
 def test_student_history_finalises_what_has_expired(session, quiz, users):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from quizapp.domain.release import policy_after_import
 
-YAML = {"marks": {"when": "immediately", "at": None}, "answers": {"when": "after_close", "at": None}}
+YAML = {
+    "marks": {"when": "immediately", "at": None},
+    "answers": {"when": "after_close", "at": None},
+}
 NEVER = {"when": "never", "at": None}
 
 

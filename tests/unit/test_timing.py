@@ -210,12 +210,84 @@ LATE_CLOSE = CLOSES + timedelta(hours=2)
             at(10, 20),  # 60 minutes, but the close (pushed by 20) cuts it
         ),
         (
-            "student's own limit is final: the accommodation is not added again",
+            "an accommodation applies to the student's own limit too (one rule)",
             Accommodation(Fraction(3, 2)),
             Override(time_limit=timedelta(minutes=100)),
             [],
             at(1),
-            at(2, 40),
+            at(3, 30),  # 100 minutes x 1.5
+        ),
+        (
+            "issue 16: +25 % and an own limit of 70 minutes is 87 min 30 s, never less",
+            Accommodation(Fraction(5, 4)),
+            Override(time_limit=timedelta(minutes=70)),
+            [],
+            at(1),
+            at(2, 27.5),
+        ),
+        (
+            "extra minutes of an accommodation are added to an override's limit",
+            Accommodation(extra_minutes=15),
+            Override(time_limit=timedelta(minutes=70)),
+            [],
+            at(1),
+            at(2, 25),
+        ),
+        (
+            "an own close is pushed by the accommodation like the quiz's",
+            Accommodation(Fraction(3, 2)),
+            Override(closes_at=at(2)),
+            [],
+            at(1, 30),
+            at(2, 30),  # the close, pushed by 30 (half of the 60-minute limit)
+        ),
+        (
+            "no time limit: the close decides",
+            Accommodation(),
+            Override(no_time_limit=True),
+            [],
+            at(1),
+            CLOSES,
+        ),
+        (
+            "no close: the limit decides, even when started just before the quiz's close",
+            Accommodation(),
+            Override(no_close=True),
+            [],
+            at(23, 50),
+            at(24, 50),
+        ),
+        (
+            "no limit and no close: no deadline at all",
+            Accommodation(Fraction(3, 2)),
+            Override(no_time_limit=True, no_close=True),
+            [],
+            at(1),
+            None,
+        ),
+        (
+            "a group's unlimited time beats another group's longer limit",
+            Accommodation(),
+            None,
+            [Override(time_limit=timedelta(minutes=90)), Override(no_time_limit=True)],
+            at(1),
+            CLOSES,
+        ),
+        (
+            "the student's own limit wins over a group's unlimited time",
+            Accommodation(),
+            Override(time_limit=timedelta(minutes=45)),
+            [Override(no_time_limit=True)],
+            at(1),
+            at(1, 45),
+        ),
+        (
+            "the student's own 'no close' wins over a group's close",
+            Accommodation(),
+            Override(no_close=True),
+            [Override(closes_at=at(2))],
+            at(1, 30),
+            at(2, 30),
         ),
     ],
 )
@@ -231,6 +303,16 @@ def test_group_overrides_combine_field_by_field():
     assert merged == Override(opens_at=at(1), closes_at=LATE_CLOSE, max_attempts=2)
     assert combine(Override(max_attempts=1), [Override(max_attempts=3)]).max_attempts == 1
     assert combine(None, []) == Override()
+
+
+def test_the_timing_keeps_the_parts_staff_see_in_the_why_text():
+    timing = timing_for(
+        W, Accommodation(Fraction(5, 4)), Override(time_limit=timedelta(minutes=70))
+    )
+    assert timing.base_time_limit == timedelta(minutes=70)
+    assert timing.extra == timedelta(minutes=17, seconds=30)
+    assert timing.time_limit == timedelta(minutes=87, seconds=30)
+    assert timing.base_closes_at == CLOSES and timing.closes_at == CLOSES + timing.extra
 
 
 def test_an_earlier_open_for_one_student():
