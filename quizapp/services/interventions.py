@@ -65,6 +65,8 @@ class Grant:
     closes_at: datetime | None = None
     extra_attempt: bool = False
     reason: str = ""
+    no_time_limit: bool = False  # "unlimited"
+    no_close: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,18 @@ def grant(
     reason = _reason(request.reason)
     if (username is None) == (group is None):
         raise InvalidInput("Choose one student or one group.")
-    if request.extra_minutes is None and request.closes_at is None and not request.extra_attempt:
-        raise InvalidInput("Choose extra time, a later close or an extra attempt.")
+    if not (
+        request.extra_minutes is not None
+        or request.closes_at is not None
+        or request.extra_attempt
+        or request.no_time_limit
+        or request.no_close
+    ):
+        raise InvalidInput("Choose extra time, a later close, an extra attempt, or unlimited.")
+    if request.no_time_limit and request.extra_minutes is not None:
+        raise InvalidInput("Choose extra time or no time limit, not both.")
+    if request.no_close and request.closes_at is not None:
+        raise InvalidInput("Choose a later close or no close, not both.")
     if request.extra_minutes is not None and not 0 < request.extra_minutes <= MAX_EXTRA_MINUTES:
         raise InvalidInput(f"Extra time must be 1 to {MAX_EXTRA_MINUTES} minutes.")
     if request.closes_at is not None and request.closes_at <= now:
@@ -170,12 +182,16 @@ def grant(
         new_close = request.closes_at
     if request.extra_attempt:
         new_attempts = attempts + 1
+    no_limit = request.no_time_limit or (row is not None and row.no_time_limit)
+    no_close = request.no_close or (row is not None and row.no_close)
     change = OverrideChange(
         opens_at=opens_at,
-        closes_at=new_close,
-        time_limit=new_limit,
+        closes_at=None if no_close else new_close,
+        time_limit=None if no_limit else new_limit,
         max_attempts=new_attempts,
         reason=reason,
+        no_time_limit=no_limit,
+        no_close=no_close,
     )
     moved = set_override(
         session,

@@ -54,6 +54,8 @@ class GrantForm(FlaskForm):
         "Later close (course time)", validators=[Optional()], format=_FORMATS
     )
     extra_attempt = BooleanField("One more attempt")
+    no_time_limit = BooleanField("No time limit at all")
+    no_close = BooleanField("No close: the window stays open for them")
     reason = TextAreaField("Reason", validators=_REASON)
 
 
@@ -214,6 +216,8 @@ def intervene(quiz_id: int) -> Any:
                 closes_at=_local_input(form.closes_at.data),
                 extra_attempt=bool(form.extra_attempt.data),
                 reason=form.reason.data or "",
+                no_time_limit=bool(form.no_time_limit.data),
+                no_close=bool(form.no_close.data),
             ),
             now(),
             current_user,
@@ -231,6 +235,10 @@ def intervene(quiz_id: int) -> Any:
 
 def _grant_message(result: interventions.GrantResult) -> str:
     change, parts = result.change, []
+    if change.no_time_limit:
+        parts.append("no time limit")
+    if change.no_close:
+        parts.append("no close")
     if change.time_limit is not None:
         parts.append(f"time limit {int(change.time_limit.total_seconds() // 60)} min")
     if change.closes_at is not None:

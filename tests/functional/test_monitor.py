@@ -181,7 +181,7 @@ def test_extra_time_from_the_browser(staff_client, session, quiz, running, users
         ({"student": "alice", "extra_minutes": "-5", "reason": "r"}, "Number must be between"),
         (
             {"student": "alice", "reason": "r"},
-            "Choose extra time, a later close or an extra attempt",
+            "Choose extra time, a later close, an extra attempt, or unlimited",
         ),
         (
             {"student": "alice", "closes_at": "2027-01-18T09:00", "reason": "r"},

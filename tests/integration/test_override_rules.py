@@ -179,3 +179,28 @@ def test_the_command_line_names_who_would_be_cut_short_and_changes_nothing(
 def _deadline(session, attempt_id):
     session.rollback()  # a new snapshot: what the command committed
     return session.scalar(select(Attempt.deadline_at).where(Attempt.id == attempt_id))
+
+
+def test_staff_give_no_time_limit_from_the_intervention_page(
+    client, auth, session, quiz, users, clock
+):
+    from tests.functional.helpers import csrf_of
+
+    clock.set(START)
+    attempt = _start(session, quiz, _user(session, users, "alice"))
+    auth.login("staff")
+    page = client.get(f"/staff/quiz/{quiz.id}/intervene?student=alice").get_data(as_text=True)
+    assert "No time limit at all" in page and "No close" in page
+    response = client.post(
+        f"/staff/quiz/{quiz.id}/intervene",
+        data={
+            "csrf_token": csrf_of(page),
+            "student": "alice",
+            "no_time_limit": "y",
+            "reason": "adjustment agreed by the board",
+        },
+    )
+    assert response.status_code == 302
+    assert _deadline(session, attempt.id) == quiz.closes_at
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "no time limit" in shown
