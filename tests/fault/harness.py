@@ -126,9 +126,15 @@ def write_short_bank(folder: Path) -> Path:
     return folder
 
 
-def prepare_database(url: str, folder: Path, students: int) -> tuple[int, list[str]]:
-    """Migrate, import the short bank, add `students` students sharing one argon2 hash
-    (hashed once); every other one is in the SWEEP_GROUP. Returns the quiz id and names."""
+def prepare_database(
+    url: str,
+    folder: Path,
+    students: int,
+    write_bank: Callable[[Path], Path] = write_short_bank,
+) -> tuple[int, list[str]]:
+    """Migrate, import the short bank (or the one `write_bank` writes: its quiz must have
+    the key QUIZ_KEY), add `students` students sharing one argon2 hash (hashed once);
+    every other one is in the SWEEP_GROUP. Returns the quiz id and names."""
     from quizapp.bank.loader import load_bank
     from quizapp.cli import migrate
     from quizapp.db import make_engine
@@ -137,7 +143,7 @@ def prepare_database(url: str, folder: Path, students: int) -> tuple[int, list[s
     from quizapp.services.users import hash_password
 
     migrate(url)
-    bank = load_bank(write_short_bank(folder))
+    bank = load_bank(write_bank(folder))
     assert bank.ok, bank.problems
     names = [f"fault{i:03d}" for i in range(students)]
     engine = make_engine(url)
@@ -293,10 +299,14 @@ def stop_master(
 class AppServer:
     """gunicorn with the production settings (gunicorn.conf.py: sync workers), 2 workers,
     on a fixed port so that a restart comes back where the clients (or nginx) expect it.
-    Started in its own session: its process group is exactly its master and workers."""
+    Started in its own session: its process group is exactly its master and workers.
+    `app` is the WSGI app gunicorn loads (a test may wrap the factory to inject a fault)."""
 
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log: Path, app: str = "quizapp:create_app()"
+    ) -> None:
         self.name = name
+        self.app = app
         self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -317,7 +327,7 @@ class AppServer:
                     "gunicorn.conf.py",
                     "--bind",
                     f"127.0.0.1:{self.port}",
-                    "quizapp:create_app()",
+                    self.app,
                 ],
                 cwd=ROOT,
                 env=self.env,
@@ -698,8 +708,15 @@ class Load:
     told to stop, then send what is still pending. Exceptions in a thread are kept and
     raised by `join`."""
 
-    def __init__(self, base_url: str, names: list[str], seed: int = 7) -> None:
-        self.students = [Student(n, base_url, random.Random(seed + i)) for i, n in enumerate(names)]
+    def __init__(
+        self,
+        base_url: str,
+        names: list[str],
+        seed: int = 7,
+        student: type[Student] | None = None,
+    ) -> None:
+        make = student or Student
+        self.students = [make(n, base_url, random.Random(seed + i)) for i, n in enumerate(names)]
         self.go = threading.Event()
         self.stop = threading.Event()
         self.errors: list[str] = []
