@@ -16,7 +16,7 @@ from quizapp.services import audit
 from quizapp.web import course_zone, db_session, now
 from quizapp.web.security import staff_required
 
-bp = Blueprint("throttle", __name__, url_prefix="/staff/signin/throttle")
+bp = Blueprint("throttle", __name__, url_prefix="/staff/sign-in/throttle")
 
 
 class ClearForm(FlaskForm):

@@ -130,7 +130,7 @@ def test_behind_an_undeclared_proxy_the_address_is_not_held_against_everyone(mak
     )
     staff = app.test_client()
     login(staff, "staff")
-    page = staff.get("/staff/signin/throttle").get_data(as_text=True)
+    page = staff.get("/staff/sign-in/throttle").get_data(as_text=True)
     assert "X-Forwarded-For" in page and "QUIZAPP_TRUSTED_PROXIES" in page
 
 
@@ -142,14 +142,14 @@ def test_staff_see_and_clear_a_throttle(make_app, session):
     assert login(app.test_client(), "alice").status_code == 429
     staff = app.test_client()
     assert login(staff, "staff").status_code == 302
-    page = staff.get("/staff/signin/throttle?username=alice").get_data(as_text=True)
+    page = staff.get("/staff/sign-in/throttle?username=alice").get_data(as_text=True)
     # Attempts refused during a delay are not failures: only those whose password was tried.
     assert "account alice" in page
     assert int(re.search(r"(\d+) failed", page).group(1)) >= 6
     cleared = staff.post(
-        "/staff/signin/throttle/clear",
+        "/staff/sign-in/throttle/clear",
         data={
-            "csrf_token": _token(staff, "/staff/signin/throttle?username=alice"),
+            "csrf_token": _token(staff, "/staff/sign-in/throttle?username=alice"),
             "username": "alice",
             "reason": "alice phoned the office",
         },
@@ -162,7 +162,7 @@ def test_staff_see_and_clear_a_throttle(make_app, session):
     # Students cannot reach it.
     student = app.test_client()
     login(student, "bob")
-    assert student.get("/staff/signin/throttle").status_code == 403
+    assert student.get("/staff/sign-in/throttle").status_code == 403
 
 
 def _token(browser, path="/"):
