@@ -10,7 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from quizapp.domain.questions import QUESTION_ID
-from quizapp.domain.release import DEFAULT_RELEASE, ReleasePolicy, ReleaseRule, ReleaseWhen
+from quizapp.domain.release import (
+    DEFAULT_RELEASE,
+    QuestionMarks,
+    ReleasePolicy,
+    ReleaseRule,
+    ReleaseWhen,
+)
 from quizapp.domain.scoring import GradingPolicy
 from quizapp.domain.spec import Path, Problems, SpecReader
 from quizapp.domain.timing import Window
@@ -153,9 +159,18 @@ def read_quiz(data: Any, path: Path, problems: Problems, course_zone: str) -> Qu
     release = DEFAULT_RELEASE
     if spec.has("release"):
         rel = spec.child("release", spec.raw("release"))
+        question_marks = QuestionMarks.AFTER_CLOSE
+        if rel.has("question_marks"):
+            raw = rel.raw("question_marks")
+            choices = {q.value for q in QuestionMarks}
+            if raw in choices:
+                question_marks = QuestionMarks(raw)
+            else:
+                rel.problem("question_marks", f"must be one of {', '.join(sorted(choices))}")
         release = ReleasePolicy(
             marks=read_release_rule(rel, "marks", zone, DEFAULT_RELEASE.marks),
             answers=read_release_rule(rel, "answers", zone, DEFAULT_RELEASE.answers),
+            question_marks=question_marks,
         )
         rel.reject_unknown()
 

@@ -125,3 +125,29 @@ def test_a_24_hour_window_across_the_clock_change_is_24_real_hours(tmp_path):
     assert closes.timestamp() - opens.timestamp() == 24 * 3600
     # Shown in London time the close is 11:00 GMT: the clocks went back overnight.
     assert closes.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M %Z") == "11:00 GMT"
+
+
+QUIZ_WITH_RELEASE = (
+    "quiz:\n  id: z\n  title: Z\n  opens: 2027-01-01 10:00\n"
+    "  release:\n    marks: immediately\n    question_marks: {value}\n"
+    "  slots:\n    - question: q1\n"
+)
+
+
+def test_a_quiz_may_show_marks_per_question_with_the_total(tmp_path):
+    from quizapp.domain.release import QuestionMarks
+
+    (tmp_path / "q.yaml").write_text(GOOD_Q)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_WITH_RELEASE.format(value="with_total"))
+    bank = load_bank(tmp_path)
+    assert bank.problems == []
+    assert bank.quizzes["z"].quiz.release.question_marks is QuestionMarks.WITH_TOTAL
+
+
+def test_an_unknown_question_marks_value_is_located(tmp_path):
+    problems = _bank(
+        tmp_path, {"q.yaml": GOOD_Q, "quiz.yaml": QUIZ_WITH_RELEASE.format(value="always")}
+    )
+    assert any(
+        p.startswith("quiz.yaml:7: quiz.release.question_marks: must be one of") for p in problems
+    ), problems
