@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalize_if_expired
 from quizapp.services.catalog import rules_for
 from quizapp.services.errors import NotFound
+from quizapp.services.marking import Pending, pending_marks
 from quizapp.services.release import released
 
 
@@ -26,6 +27,8 @@ class QuizCard:
     max_attempts: int
     attempts_left: int
     marks_released: bool
+    # attempt id -> what is still to be marked (its score is provisional meanwhile)
+    pending: dict[int, Pending] = field(default_factory=dict)
 
     @property
     def can_start(self) -> bool:
@@ -49,6 +52,8 @@ def quiz_card(
     rules = rules_for(session, quiz, user)
     timing = rules.timing
     in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)
+    marks_released = released(session, quiz, now).marks if attempts else False
+    finished = [a.id for a in attempts if a.state is not AttemptState.IN_PROGRESS]
     return QuizCard(
         quiz=quiz,
         timing=timing,
@@ -57,7 +62,8 @@ def quiz_card(
         in_progress=in_progress,
         max_attempts=rules.max_attempts,
         attempts_left=max(0, rules.max_attempts - len(attempts)),
-        marks_released=released(session, quiz, now).marks if attempts else False,
+        marks_released=marks_released,
+        pending=pending_marks(session, attempt_ids=finished) if marks_released else {},
     )
 
 

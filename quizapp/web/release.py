@@ -3,9 +3,6 @@ and when they see the correct answers with feedback (immediately, after the wind
 closed for everyone, from a set time, or never), and whether released marks show per
 question while someone may still be working. Audited; every post carries a CSRF token.
 What a later import of the YAML does with it: domain.release.policy_after_import.
-
-Also what students' pages need to say a score is provisional (pending_of, a template
-global: the result and review pages render it from marking.pending_marks).
 """
 
 from __future__ import annotations
@@ -21,9 +18,8 @@ from wtforms.validators import DataRequired, Length
 
 from quizapp.domain.quiz import parse_local_time
 from quizapp.domain.release import QuestionMarks, ReleasePolicy, ReleaseRule, ReleaseWhen
-from quizapp.models import Attempt, Quiz
+from quizapp.models import Quiz
 from quizapp.services.catalog import quiz_or_404, release_policy
-from quizapp.services.marking import NOTHING_PENDING, Pending, pending_marks
 from quizapp.services.release import released, set_in_browser, set_release_policy
 from quizapp.web import db_session, now
 from quizapp.web.security import staff_required
@@ -144,10 +140,3 @@ def edit(quiz_id: int) -> Any:
     else:
         flash("That is already the release policy: nothing was changed.", "success")
     return redirect(url_for("release.edit", quiz_id=quiz_id))
-
-
-@bp.app_template_global("pending_of")
-def pending_of(attempt: Attempt) -> Pending:
-    """What is still to be marked in one attempt (its score is provisional while
-    anything is), for the student's result and review pages."""
-    return pending_marks(db_session(), attempt_ids=[attempt.id]).get(attempt.id, NOTHING_PENDING)

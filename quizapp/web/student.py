@@ -23,6 +23,7 @@ from quizapp.services.catalog import (
     version_sources,
 )
 from quizapp.services.errors import Conflict
+from quizapp.services.marking import NOTHING_PENDING, Pending, pending_marks
 from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
 from quizapp.services.release import released
@@ -259,6 +260,7 @@ def result(attempt_id: int) -> str | Response:
     numbers = {int(raw["slot"]): n for n, raw in enumerate(attempt.layout, start=1)}
     return render_template(
         "student/result.html",
+        pending=_pending(session, attempt),
         attempt=attempt,
         refused=[
             (numbers.get(r.slot, r.slot), r)
@@ -270,6 +272,11 @@ def result(attempt_id: int) -> str | Response:
         release=release_policy(attempt.quiz),
         closes_at=visible.closed_for_everyone_at,
     )
+
+
+def _pending(session: Any, attempt: Attempt) -> Pending:
+    """What is still to be marked: the score is provisional while anything is."""
+    return pending_marks(session, attempt_ids=[attempt.id]).get(attempt.id, NOTHING_PENDING)
 
 
 @bp.route("/attempt/<id:attempt_id>/review")
@@ -311,6 +318,7 @@ def review(attempt_id: int) -> str | Response:
         )
     return render_template(
         "student/review.html",
+        pending=_pending(session, attempt),
         attempt=attempt,
         quiz=attempt.quiz,
         items=items,

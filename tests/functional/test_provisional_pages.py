@@ -39,6 +39,11 @@ def test_the_student_sees_a_provisional_score_and_which_question_is_not_marked(
     )
     assert review.count("Not marked yet") == 1
     assert "to be marked by staff)" not in review  # the old "0 out of 5 (to be marked by staff)"
+    dashboard = unescape(client.get("/").get_data(as_text=True))
+    assert (
+        'score 21 / 26 (<strong class="provisional">provisional</strong>: 5 marks still to be '
+        "marked)" in dashboard
+    )
 
 
 def test_staff_pages_say_which_scores_are_provisional(
