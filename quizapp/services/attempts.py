@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -821,13 +821,22 @@ def set_flag(session: Session, attempt: Attempt, slot: int, flagged: bool) -> No
     if attempt.state is not AttemptState.IN_PROGRESS:
         raise Conflict("This attempt has finished.")
     begin_write(session)
-    existing = session.scalars(
-        select(SlotFlag).where(SlotFlag.attempt_id == attempt.id, SlotFlag.slot == slot)
-    ).first()
-    if flagged and existing is None:
-        session.add(SlotFlag(attempt_id=attempt.id, slot=slot))
-    elif not flagged and existing is not None:
-        session.delete(existing)
+    # One statement each way, no read first: two tabs flagging at once (a check, then an
+    # insert) raced into a uniqueness error, a 500, on PostgreSQL.
+    if flagged:
+        connection = session.connection()
+        dialect_insert = (
+            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        )
+        connection.execute(
+            dialect_insert(SlotFlag)
+            .values(attempt_id=attempt.id, slot=slot)
+            .on_conflict_do_nothing(index_elements=[SlotFlag.attempt_id, SlotFlag.slot])
+        )
+    else:
+        session.execute(
+            delete(SlotFlag).where(SlotFlag.attempt_id == attempt.id, SlotFlag.slot == slot)
+        )
     session.commit()
 
 

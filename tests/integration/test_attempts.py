@@ -246,3 +246,34 @@ def test_a_password_hashed_with_old_parameters_is_upgraded_at_login(session, use
     assert alice.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert alice.password_hash != hash_password(PASSWORD)  # salted
     assert authenticate(session, "alice", "wrong") is None
+
+
+def test_flagging_from_several_tabs_at_once_never_fails(app, quiz, users):
+    """Was "SELECT the flag; INSERT if missing": concurrent flags raced into a
+    uniqueness error (a 500) on PostgreSQL."""
+    database = app.extensions["quizapp_db"]
+    now = QUIZ1_OPENS + timedelta(hours=1)
+    with database.new_session() as s:
+        attempt = svc.start_attempt(s, quiz.id, s.get(User, users["alice"]), now, GRACE)
+        slot = int(attempt.layout[0]["slot"])
+    for flagged in (True, False, True):
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4)
+
+        def flag(flagged=flagged, errors=errors, barrier=barrier) -> None:
+            with database.new_session() as s:
+                mine = s.get(Attempt, attempt.id)
+                barrier.wait()
+                try:
+                    svc.set_flag(s, mine, slot, flagged)
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=flag) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with database.new_session() as s:
+            assert svc.flagged_slots(s, attempt.id) == ({slot} if flagged else set())
