@@ -10,6 +10,17 @@
 // - Saves: each change gets a sequence number "page base + counter" (the base is the
 //   server's time when the page was rendered), so a late, older request never overwrites
 //   a newer answer on the server. Unacknowledged answers wait in localStorage.
+// - Deadline changes (staff granted extra time, or shortened it): the end time in the
+//   bar, a visible banner and the screen-reader announcement say the same thing, in the
+//   course's zone and 24-hour clock as the server formats it (`deadline_local`), never
+//   in the browser's locale.
+// - Two windows: another window (or device) may save a different answer. When a save
+//   from this page comes back "stale" (the other answer has a higher sequence), the
+//   page puts the server's answer in the form and offers to keep the one it had,
+//   re-sent with a sequence above the server's; until the student chooses, the summary
+//   says so. When the status poll shows a newer answer for a question this page is not
+//   changing, the page shows it (the newer action wins, as on the server). The summary
+//   never says "All answers saved." over an answer the server does not hold.
 (function () {
   "use strict";
 
@@ -20,6 +31,7 @@
   var statusUrl = form.dataset.statusUrl;
   var resultUrl = form.dataset.resultUrl;
   var seqBase = Number(form.dataset.seqBase);
+  var seqFactor = Number(form.dataset.seqFactor) || 100000;
   var pollEvery = (Number(form.dataset.pollSeconds) || 30) * 1000;
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
@@ -27,6 +39,8 @@
   var countdown = document.getElementById("countdown");
   var announcer = document.getElementById("countdown-announcer");
   var summary = document.getElementById("save-summary");
+  var deadlineLocal = document.getElementById("deadline-local");
+  var banner = document.getElementById("deadline-banner");
 
   var counter = 0;
   var deadline = countdown ? Date.parse(countdown.dataset.deadline) : null;
@@ -41,6 +55,11 @@
   var warned = {};
   var held = {};                 // slot -> the values the server holds or is being sent
   var pollTimer = null;
+  var known = {};                // slot -> the sequence of the answer the server holds, as far as this page knows
+  var conflicts = {};            // slot -> {local: values this page had, savedAt: "10:42:13 GMT", offer: bool, loaded: bool}
+  var loadingServer = false;
+  var loadTimer = null;
+  var applying = false;          // values being put in the form by this script, not typed
 
   // ---------- local queue ----------
   function loadPending() {
@@ -57,6 +76,15 @@
     } catch (e) { /* private mode: the in-memory queue still works */ }
   }
   function nextSeq() { counter += 1; return seqBase + counter; }
+  // This page has seen another window's answer (sequence `seq`): what the student does
+  // here next is newer than it. Restart the sequence as a page loaded now would (the
+  // server's time, see page_sequence_base), and above `seq`. Not merely seq + 1: the
+  // other window keeps counting from its own base and would reach the same number, and a
+  // tie is no winner.
+  function seqAbove(seq) {
+    var next = Math.max(Math.floor((Date.now() + offset) / 100) * seqFactor, seq);
+    if (seqBase + counter < next) { seqBase = next; counter = 0; }
+  }
 
   // ---------- reading and writing the form ----------
   function fieldsOf(slot) { return form.querySelectorAll('[name="slot-' + slot + '"]'); }
@@ -76,14 +104,43 @@
   function applyValues(slot, values) {
     var fields = fieldsOf(slot);
     var i = 0;
+    applying = true;
     fields.forEach(function (el) {
       if (el.type === "radio" || el.type === "checkbox") {
         el.checked = values.indexOf(el.value) !== -1;
       } else {
         el.value = i < values.length ? values[i] : "";
         i += 1;
+        // Other scripts follow the box (the essay's word count); this one ignores it.
+        el.dispatchEvent(new Event("input", { bubbles: true }));
       }
     });
+    applying = false;
+  }
+
+  // The values as the student sees them: option letters (printed beside each option),
+  // the entries chosen in lists, the text typed.
+  function describeValues(slot, values) {
+    var parts = [];
+    var i = 0;
+    fieldsOf(slot).forEach(function (el) {
+      if (el.type === "radio" || el.type === "checkbox") {
+        if (values.indexOf(el.value) !== -1) { parts.push(el.value); }
+      } else {
+        var v = i < values.length ? values[i] : "";
+        i += 1;
+        if (v.trim() !== "") { parts.push(v.replace(/\s+/g, " ").trim()); }
+      }
+    });
+    var text = parts.join(", ");
+    if (!text) { return "no answer"; }
+    return "“" + (text.length > 120 ? text.slice(0, 119) + "…" : text) + "”";
+  }
+
+  function numberOf(slot) {
+    var state = document.getElementById("save-state-" + slot);
+    var section = state && state.closest("section.question");
+    return section ? section.id.replace(/^q/, "") : slot;
   }
 
   function slotOf(el) {
@@ -121,7 +178,21 @@
       summary.className = "save-summary problem";
       return;
     }
-    if (waiting === 0) {
+    var offers = [], loading = [];
+    Object.keys(conflicts).forEach(function (slot) {
+      (conflicts[slot].offer ? offers : loading).push(numberOf(slot));
+    });
+    var also = waiting ? " Saving " + waiting + " other answer" + (waiting === 1 ? "" : "s") + "…" : "";
+    if (offers.length) {
+      summary.textContent = (offers.length === 1
+        ? "Question " + offers[0] + " has a newer answer from another window: check it and choose which to keep."
+        : "Questions " + offers.join(", ") + " have newer answers from another window: check them and choose which to keep.") + also;
+      summary.className = "save-summary problem";
+    } else if (loading.length) {
+      summary.textContent = "Loading the answer" + (loading.length === 1 ? " to question " : "s to questions ") +
+        loading.join(", ") + " saved in another window…" + also;
+      summary.className = "save-summary unsaved";
+    } else if (waiting === 0) {
       summary.textContent = "All answers saved.";
       summary.className = "save-summary";
     } else if (offline) {
@@ -152,16 +223,49 @@
   function followServerClock(data) {
     schedulePoll();
     if (data.server_now) { offset = Date.parse(data.server_now) - Date.now(); }
-    if (data.deadline) {
-      var changed = deadline !== null && Date.parse(data.deadline) !== deadline;
-      deadline = Date.parse(data.deadline);
-      if (changed) {
-        warned = {};
-        announce("Your deadline has changed: you now have until " +
-          new Date(deadline).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + ".");
+    if ("deadline" in data) {
+      var next = data.deadline ? Date.parse(data.deadline) : null;
+      if (next !== deadline) {
+        deadlineMoved(deadline, next, data.deadline_local || "");
+        deadline = next;
       }
     }
     if (data.state && data.state !== "in_progress" && !finishing) { goToResult(data.result_url); }
+  }
+
+  // "14:41:01 GMT" (the server's format) -> "14:41 GMT": the banner's minute precision.
+  function minuteOf(local) { return local.replace(/^(\d\d:\d\d):\d\d/, "$1"); }
+  function amount(ms) {
+    var total = Math.round(Math.abs(ms) / 1000);
+    var m = Math.floor(total / 60), s = total % 60;
+    return [m ? m + " min" : "", s ? s + " s" : ""].join(" ").trim();
+  }
+
+  // The bar's end time, a visible banner and the announcement say the same thing.
+  function deadlineMoved(before, after, local) {
+    var text;
+    if (after === null) {
+      text = "Your attempt no longer has a time limit";
+    } else if (before === null) {
+      text = "Your deadline is now " + minuteOf(local);
+    } else if (after > before) {
+      text = "Your deadline is now " + minuteOf(local) + " (+" + amount(after - before) + ")";
+    } else {
+      text = "Your deadline has been moved earlier: it is now " + minuteOf(local) +
+        " (" + amount(before - after) + " less)";
+    }
+    warned = {};
+    if (deadlineLocal) { deadlineLocal.textContent = after === null ? "no time limit" : local; }
+    if (banner) {
+      banner.textContent = text;
+      banner.hidden = false;
+      banner.classList.toggle("earlier", before !== null && after !== null && after < before);
+    }
+    announce(text);
+    if (after === null && countdown) {
+      countdown.textContent = "no time limit";
+      countdown.classList.remove("warning", "urgent");
+    }
   }
 
   function goToResult(url) {
@@ -189,11 +293,16 @@
         var current = pending[slot];
         if (r.status === 200) {
           followServerClock(r.data);
-          if (current && current.seq === item.seq) { delete pending[slot]; storePending(); }
+          known[slot] = Math.max(known[slot] || 0, r.data.seq);
           if (r.data.status === "stale") {
-            delete held[slot];
-            setState(slot, "A newer answer from another window is saved. Reload the page to see it.", "problem");
-          } else if (!pending[slot]) {
+            // Another window saved a different answer with a higher sequence: show it,
+            // and offer to keep what is on this page (typed here since, included).
+            seqAbove(r.data.seq);
+            openConflict(slot, valuesOf(slot), r.data.saved_at_local, true);
+            return true;
+          }
+          if (current && current.seq === item.seq) { delete pending[slot]; storePending(); }
+          if (!pending[slot]) {
             setState(slot, "Saved " + r.data.saved_at_local, "saved");
           }
           retryDelay = 2000;
@@ -250,6 +359,8 @@
   function queueSlot(slot, delay) {
     var values = valuesOf(slot);
     var same = JSON.stringify(values);
+    // Changing the answer after seeing the other window's answers is the choice.
+    if (conflicts[slot]) { closeConflict(slot); }
     // The change event that follows typing (on leaving the field) repeats a value the
     // input events already sent: nothing new to save.
     if (!pending[slot] && held[slot] === same) { return; }
@@ -266,12 +377,128 @@
     timers[slot] = setTimeout(function () { sendSlot(slot); }, delay);
   }
 
+  // ---------- another window's answers ----------
+  // offer: this page had an answer of its own that lost (a stale save), which the
+  // student may want to keep; otherwise the page only follows the other window.
+  function openConflict(slot, local, savedAt, offer) {
+    delete pending[slot];
+    storePending();
+    clearTimeout(timers[slot]);
+    conflicts[slot] = { local: local, savedAt: savedAt || "", offer: offer, loaded: false };
+    setState(slot, "Another window saved a different answer" + (savedAt ? " at " + savedAt : "") +
+      ". Loading it…", "problem");
+    updateSummary(false);
+    loadServerAnswers();
+  }
+
+  function closeConflict(slot) {
+    delete conflicts[slot];
+    var offer = document.getElementById("conflict-" + slot);
+    if (offer) { offer.remove(); }
+    updateSummary(false);
+  }
+
+  function scheduleLoad() {
+    clearTimeout(loadTimer);
+    loadTimer = setTimeout(loadServerAnswers, retryDelay);
+  }
+
+  // The answers the server holds, as form values (asked for only when needed).
+  function loadServerAnswers() {
+    if (loadingServer || finished) { return; }
+    loadingServer = true;
+    api("GET", statusUrl + "?form_values=1").then(function (r) {
+      loadingServer = false;
+      if (r.status !== 200 || !r.data.form_values) { scheduleLoad(); return; }
+      followServerClock(r.data);
+      var answers = r.data.answers || {};
+      Object.keys(conflicts).forEach(function (slot) {
+        var conflict = conflicts[slot];
+        var stored = answers[slot];
+        if (conflict.loaded && !(stored && stored.seq > (known[slot] || 0))) { return; }
+        if (stored) { known[slot] = Math.max(known[slot] || 0, stored.seq); seqAbove(stored.seq); }
+        applyValues(slot, r.data.form_values[slot] || []);
+        var shown = JSON.stringify(valuesOf(slot));
+        held[slot] = shown;
+        updateNav(slot);
+        conflict.loaded = true;
+        conflict.savedAt = stored ? stored.saved_at_local : conflict.savedAt;
+        if (shown === JSON.stringify(conflict.local)) {  // the same answer after all
+          closeConflict(slot);
+          setState(slot, "Saved " + conflict.savedAt, "saved");
+        } else if (!conflict.offer) {
+          closeConflict(slot);
+          setState(slot, "Changed in another window: saved " + conflict.savedAt, "saved");
+        } else {
+          showOffer(slot, conflict);
+        }
+      });
+      updateSummary(false);
+    }).catch(function () {
+      loadingServer = false;
+      scheduleLoad();
+    });
+  }
+
+  function showOffer(slot, conflict) {
+    setState(slot, "Another window saved a different answer" +
+      (conflict.savedAt ? " at " + conflict.savedAt : "") + ": it is shown above. This page had " +
+      describeValues(slot, conflict.local) + ".", "problem");
+    var old = document.getElementById("conflict-" + slot);
+    if (old) { old.remove(); }
+    var offer = document.createElement("div");
+    offer.className = "answer-conflict";
+    offer.id = "conflict-" + slot;
+    var keepMine = document.createElement("button");
+    keepMine.type = "button";
+    keepMine.className = "button";
+    keepMine.textContent = "Keep the answer on this page";
+    var keepSaved = document.createElement("button");
+    keepSaved.type = "button";
+    keepSaved.className = "button";
+    keepSaved.textContent = "Keep the saved answer";
+    offer.appendChild(keepMine);
+    offer.appendChild(keepSaved);
+    var state = document.getElementById("save-state-" + slot);
+    state.insertAdjacentElement("afterend", offer);
+    keepMine.addEventListener("click", function () {
+      closeConflict(slot);
+      applyValues(slot, conflict.local);
+      queueSlot(slot, 0);  // a new sequence, above the other window's
+      focusState(slot);
+    });
+    keepSaved.addEventListener("click", function () {
+      closeConflict(slot);
+      setState(slot, "Saved " + conflict.savedAt, "saved");
+      focusState(slot);
+    });
+  }
+
+  // The buttons go away once used: focus stays in the question, on what it now says.
+  function focusState(slot) {
+    var state = document.getElementById("save-state-" + slot);
+    if (state) { state.setAttribute("tabindex", "-1"); state.focus(); }
+  }
+
+  // The status poll: a higher sequence than this page knows, for an answer this page is
+  // not sending, was saved elsewhere.
+  function noticeOtherWindows(answers) {
+    Object.keys(answers || {}).forEach(function (slot) {
+      var stored = answers[slot];
+      if (stored.seq > (known[slot] || 0) && !pending[slot] && !inFlight[slot] && !conflicts[slot]) {
+        openConflict(slot, valuesOf(slot), stored.saved_at_local, false);
+      }
+    });
+  }
+
   // ---------- events ----------
   form.addEventListener("change", function (event) {
+    if (applying) { return; }
     var slot = slotOf(event.target);
     if (slot) { queueSlot(slot, 300); }
   });
   form.addEventListener("input", function (event) {
+    if (applying) { return; }
     var slot = slotOf(event.target);
     if (slot && event.target.type !== "radio" && event.target.type !== "checkbox") {
       queueSlot(slot, 1500);
@@ -369,7 +596,10 @@
   function poll() {
     if (finished) { return; }
     api("GET", statusUrl).then(function (r) {
-      if (r.status === 200) { followServerClock(r.data); } else { schedulePoll(); }
+      if (r.status === 200) {
+        followServerClock(r.data);
+        noticeOtherWindows(r.data.answers);
+      } else { schedulePoll(); }
     }).catch(function () { schedulePoll(); /* offline: the countdown carries on */ });
   }
 
@@ -394,6 +624,9 @@
   form.querySelectorAll('[name^="slot-"]').forEach(function (el) {
     var slot = slotOf(el);
     if (slot && !(slot in held)) { held[slot] = JSON.stringify(valuesOf(slot)); }  // as rendered
+  });
+  form.querySelectorAll(".save-state[data-seq]").forEach(function (el) {
+    if (el.dataset.seq) { known[el.dataset.slot] = Number(el.dataset.seq); }
   });
   Object.keys(pending).forEach(function (slot) {
     applyValues(slot, pending[slot].values);

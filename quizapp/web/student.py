@@ -124,6 +124,9 @@ def attempt_page(attempt_id: int) -> str | Response:
         questions=_questions_for_page(attempt),
         form=form,
         now=moment,
+        # attempt.js restarts its sequence from the server's time after another window's
+        # answer, as a page loaded then would.
+        seq_factor=attempt_service.SEQ_PAGE_FACTOR,
     )
 
 

@@ -10,16 +10,23 @@ and answers released: the review shows correct answers and feedback); jack has o
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 import tests.browser.chromium_required  # noqa: F401  (skips or fails without Chromium)
 from tests.browser.axe_required import assert_no_violations, check_accessibility
 from tests.browser.helpers import (
     EVERY_TYPE_QUIZ,
     EVERY_TYPE_TITLE,
+    SAVED,
+    LiveServer,
     Student,
     attempt_id,
+    model_answers,
+    question,
+    server_session,
 )
 
 QUIZ1 = "Quiz 1: Foundations"
@@ -54,7 +61,9 @@ def test_student_pages_have_no_axe_violations(
     expect(flag).to_have_attribute("aria-pressed", "true")
     found += check_accessibility(page, "attempt page, a question flagged")
     page.goto(f"/attempt/{open_attempt.attempt_id}/submit")
-    found += check_accessibility(page, "confirm submit")
+    # With warnings: unanswered and flagged questions listed, each a link back.
+    expect(page.locator("ul.submit-checks li", has_text="flagged for review")).to_have_count(1)
+    found += check_accessibility(page, "confirm submit, with questions to look at again")
     page.goto("/no/such/page")
     found += check_accessibility(page, "not found")
 
@@ -67,6 +76,51 @@ def test_student_pages_have_no_axe_violations(
     page.goto("/")
     found += check_accessibility(page, "dashboard, attempt finished")
 
+    assert_no_violations(found)
+
+
+def test_attempt_page_notices_have_no_axe_violations(
+    new_context, open_attempt: Student, live_server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
+    """The attempt page's notices, in one state: staff have moved the deadline (the
+    banner) and another tab's answer won (the offer to keep this page's answer)."""
+    from quizapp.models import Quiz, User
+    from quizapp.services.overrides import OverrideChange, set_override
+
+    context = new_context(storage_state=open_attempt.state)
+    older, newer = context.new_page(), context.new_page()
+    # The older tab hears of the other tab only through its own refused save.
+    older.route(re.compile(rf"/api/attempts/{open_attempt.attempt_id}$"), lambda r: r.abort())
+    for page in (older, newer):
+        page.goto(f"/attempt/{open_attempt.attempt_id}")
+        expect(page.locator("#save-summary")).to_have_text("All answers saved.")
+    # jack answered questions 1 to 3: a numeric question after them.
+    number = next(
+        a.number
+        for a in model_answers(live_server, open_attempt.attempt_id)[3:]
+        if a.qtype == "numeric"
+    )
+    box = 'input[name^="slot-"]'
+
+    with server_session(live_server) as session:
+        quiz = session.scalars(select(Quiz).where(Quiz.key == EVERY_TYPE_QUIZ)).one()
+        jack = session.scalars(select(User).where(User.username == open_attempt.username)).one()
+        set_override(
+            session,
+            quiz.id,
+            OverrideChange(time_limit=timedelta(minutes=65), reason="browser test: banner"),
+            datetime.now(UTC),
+            user_id=jack.id,
+        )
+    question(newer, number).locator(box).fill("1")
+    expect(question(newer, number).locator(".save-state")).to_have_text(SAVED)
+    question(older, number).locator(box).fill("2")  # typed later, in the older tab: it loses
+    expect(older.locator("#deadline-banner")).to_have_text(re.compile(r"\(\+5 min\)$"))
+    offer = question(older, number).get_by_role("button", name="Keep the saved answer")
+    expect(offer).to_be_visible()
+    found = check_accessibility(older, "attempt page, deadline moved and another tab's answer")
+    offer.click()
+    expect(older.locator("#save-summary")).to_have_text("All answers saved.")
     assert_no_violations(found)
 
 
