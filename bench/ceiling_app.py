@@ -43,21 +43,16 @@ def create_app() -> Any:
     # bench/run.py creates the table before starting gunicorn (create_table): two
     # workers creating it at once would race.
     engine = make_engine(os.environ["BENCH_CEILING_DATABASE_URL"])
-    write_options = (
-        {WRITE_OPTION: True} if engine.dialect.name == "sqlite" else {}
-    )
+    write_options = {WRITE_OPTION: True} if engine.dialect.name == "sqlite" else {}
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         if environ.get("PATH_INFO") == "/health":
             body = b"ok"
         else:
-            with engine.connect().execution_options(**write_options) as conn:
-                with conn.begin():
-                    conn.execute(
-                        insert(ceiling).values(
-                            at=time.time(), note=environ.get("PATH_INFO", "")[:64]
-                        )
-                    )
+            with engine.connect().execution_options(**write_options) as conn, conn.begin():
+                conn.execute(
+                    insert(ceiling).values(at=time.time(), note=environ.get("PATH_INFO", "")[:64])
+                )
             body = b'{"ok": true}'
         start_response(
             "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -34,7 +35,9 @@ LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=0)
 
 INPUT_TAG = re.compile(r"<input\b[^>]*>", re.S)
 ATTR = re.compile(r'(\w[\w-]*)="([^"]*)"')
-CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+CSRF_INPUT = re.compile(
+    r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"'
+)
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 SEQ_BASE = re.compile(r'data-seq-base="(\d+)"')
 ATTEMPT_URL = re.compile(r"/attempt/(\d+)")
@@ -64,10 +67,8 @@ def _proc_times(pid: int) -> tuple[int, int]:
 def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):
             found += [int(x) for x in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return found
 
 
@@ -104,8 +105,14 @@ class Meter:
             self.error_examples.append(f"{label}: {detail}"[:300])
 
     async def request(
-        self, client: httpx.AsyncClient, student: dict[str, Any] | None, label: str,
-        method: str, url: str, expect: int, **kw: Any,
+        self,
+        client: httpx.AsyncClient,
+        student: dict[str, Any] | None,
+        label: str,
+        method: str,
+        url: str,
+        expect: int,
+        **kw: Any,
     ) -> httpx.Response | None:
         """One request; `student` carries the cookies (one shared client for everyone)."""
         if student is not None and student.get("cookies"):
@@ -228,7 +235,12 @@ async def storm_one(
     if not token:
         return False
     r = await meter.request(
-        c, student, "POST /login", "POST", "/login", 302,
+        c,
+        student,
+        "POST /login",
+        "POST",
+        "/login",
+        302,
         data={"csrf_token": token, "username": student["username"], "password": password},
     )
     if r is None:
@@ -241,7 +253,12 @@ async def storm_one(
         meter.error("GET /quiz/<id>", "no start form (attempt already started?)")
         return False
     r = await meter.request(
-        c, student, "POST /quiz/<id>/start", "POST", f"/quiz/{quiz_id}/start", 302,
+        c,
+        student,
+        "POST /quiz/<id>/start",
+        "POST",
+        f"/quiz/{quiz_id}/start",
+        302,
         data={"csrf_token": token},
     )
     match = ATTEMPT_URL.search(r.headers.get("location", "")) if r else None
@@ -274,8 +291,12 @@ async def save_one(meter: Meter, c: httpx.AsyncClient, student: dict[str, Any]) 
     # every save is a real write (an unchanged answer is acknowledged without one).
     value = answer_value(slot, n // len(student["slots"]))
     r = await meter.request(
-        c, student, "PUT /api/attempts/<id>/answers/<slot>", "PUT",
-        f"/api/attempts/{student['attempt_id']}/answers/{slot['slot']}", 200,
+        c,
+        student,
+        "PUT /api/attempts/<id>/answers/<slot>",
+        "PUT",
+        f"/api/attempts/{student['attempt_id']}/answers/{slot['slot']}",
+        200,
         json={"value": value, "seq": student["seq_base"] + n + 1},
         headers={"X-CSRFToken": student["csrf"]},
     )
@@ -291,8 +312,9 @@ async def save_one(meter: Meter, c: httpx.AsyncClient, student: dict[str, Any]) 
 # --- phases ---------------------------------------------------------------------------
 
 
-async def phase_storm(args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient,
-                      state: list[dict[str, Any]]) -> dict:
+async def phase_storm(
+    args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
+) -> dict:
     opts = args.options
     gate = asyncio.Semaphore(opts.get("concurrency", 100))
     journey: list[float] = []
@@ -317,8 +339,9 @@ async def phase_storm(args: argparse.Namespace, meter: Meter, c: httpx.AsyncClie
     return meter.report(ok, students=len(state), started=ok, journey_ms=summary(sorted(journey)))
 
 
-async def phase_steady(args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient,
-                       state: list[dict[str, Any]]) -> dict:
+async def phase_steady(
+    args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
+) -> dict:
     """Open loop: each student saves once every `interval` seconds, at a random phase."""
     opts = args.options
     interval, duration = opts.get("interval", 10.0), opts.get("duration", 20.0)
@@ -345,7 +368,9 @@ async def phase_steady(args: argparse.Namespace, meter: Meter, c: httpx.AsyncCli
     )
     meter.stop()
     return meter.report(
-        done, students=len(active), offered_per_s=len(active) / interval,
+        done,
+        students=len(active),
+        offered_per_s=len(active) / interval,
         send_lateness_ms=summary(sorted(lateness)),
     )
 
@@ -366,8 +391,9 @@ async def closed_loop(concurrency: int, duration: float, max_ops: int, operation
     return done
 
 
-async def phase_saturate(args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient,
-                         state: list[dict[str, Any]]) -> dict:
+async def phase_saturate(
+    args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
+) -> dict:
     """Closed loop: `concurrency` students, each saving again as soon as acknowledged."""
     opts = args.options
     active = [s for s in state if s.get("attempt_id")]
@@ -390,8 +416,9 @@ async def phase_saturate(args: argparse.Namespace, meter: Meter, c: httpx.AsyncC
     return meter.report(done, concurrency=opts.get("concurrency", 32), students=len(active))
 
 
-async def phase_submit(args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient,
-                       state: list[dict[str, Any]]) -> dict:
+async def phase_submit(
+    args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
+) -> dict:
     opts = args.options
     gate = asyncio.Semaphore(opts.get("concurrency", 100))
     active = [s for s in state if s.get("attempt_id")]
@@ -408,8 +435,13 @@ async def phase_submit(args: argparse.Namespace, meter: Meter, c: httpx.AsyncCli
             if not token:
                 return False
             r = await meter.request(
-                c, student, "POST /attempt/<id>/submit", "POST", f"/attempt/{attempt}/submit",
-                302, data={"csrf_token": token},
+                c,
+                student,
+                "POST /attempt/<id>/submit",
+                "POST",
+                f"/attempt/{attempt}/submit",
+                302,
+                data={"csrf_token": token},
             )
             last_submit = max(last_submit, time.time())
             if r is None or not r.headers.get("location", "").endswith("/result"):
@@ -425,8 +457,9 @@ async def phase_submit(args: argparse.Namespace, meter: Meter, c: httpx.AsyncCli
     return meter.report(sum(results), students=len(active), last_submit_epoch=last_submit)
 
 
-async def phase_ceiling(args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient,
-                        state: list[dict[str, Any]]) -> dict:
+async def phase_ceiling(
+    args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
+) -> dict:
     opts = args.options
     concurrency = opts.get("concurrency", 32)
 

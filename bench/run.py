@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import datetime as dt
 import json
 import os
@@ -71,11 +72,20 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = logfile.open("ab")
         command = [
-            str(BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-            "--bind", f"127.0.0.1:{self.port}", *extra, app,
+            str(BIN / "gunicorn"),
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            *extra,
+            app,
         ]
         self.proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         STARTED.append(self.proc)
@@ -88,7 +98,9 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.proc.returncode}; see {self.log.name}")
+                raise SystemExit(
+                    f"gunicorn exited with {self.proc.returncode}; see {self.log.name}"
+                )
             try:
                 with urllib.request.urlopen(self.base + path, timeout=5) as r:
                     if r.status == 200 and len(self.workers()) >= 1:
@@ -140,16 +152,12 @@ def stop_process(proc: subprocess.Popen[bytes], also: list[int] = ()) -> None:  
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=5)
     for pid in also:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def stop_everything() -> None:
@@ -162,9 +170,17 @@ def run_phase(
     server: Server, phase: str, state: Path, options: dict[str, Any], limit: float
 ) -> dict[str, Any]:
     command = [
-        sys.executable, str(BENCH / "loadgen.py"), phase, "--base", server.base,
-        "--state", str(state), "--master", str(server.proc.pid),
-        "--options", json.dumps(options),
+        sys.executable,
+        str(BENCH / "loadgen.py"),
+        phase,
+        "--base",
+        server.base,
+        "--state",
+        str(state),
+        "--master",
+        str(server.proc.pid),
+        "--options",
+        json.dumps(options),
     ]
     server.begin_phase()
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
@@ -173,7 +189,7 @@ def run_phase(
         out, _ = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
         stop_process(proc)
-        raise SystemExit(f"load generator phase {phase} ran over {limit} s")
+        raise SystemExit(f"load generator phase {phase} ran over {limit} s") from None
     if proc.returncode != 0:
         raise SystemExit(f"load generator phase {phase} failed ({proc.returncode})")
     result = json.loads(out)
@@ -235,8 +251,12 @@ def add_students(url: str, count: int, prefix: str) -> list[str]:
             conn.execute(
                 insert(User),
                 [
-                    {"username": n, "name": f"Bench Student {n}", "role": Role.STUDENT,
-                     "password_hash": hashed}
+                    {
+                        "username": n,
+                        "name": f"Bench Student {n}",
+                        "role": Role.STUDENT,
+                        "password_hash": hashed,
+                    }
                     for n in names[start : start + 2000]
                 ],
             )
@@ -295,9 +315,7 @@ def clone_finished_attempts(url: str, quiz: int, target: int) -> int:
         templates = [
             dict(r._mapping)
             for r in conn.execute(
-                select(Attempt.__table__).where(
-                    Attempt.quiz_id == quiz, Attempt.score.is_not(None)
-                )
+                select(Attempt.__table__).where(Attempt.quiz_id == quiz, Attempt.score.is_not(None))
             )
         ]
     if have >= target or not templates:
@@ -339,9 +357,13 @@ def clone_finished_attempts(url: str, quiz: int, target: int) -> int:
             for attempt_id, uid in new:
                 source = templates[(start + position[uid]) % len(templates)]["id"]
                 for a in by_attempt_answers.get(source, []):
-                    answers.append({**{k: v for k, v in a.items() if k != "id"}, "attempt_id": attempt_id})
+                    answers.append(
+                        {**{k: v for k, v in a.items() if k != "id"}, "attempt_id": attempt_id}
+                    )
                 for m in by_attempt_marks.get(source, []):
-                    marks.append({**{k: v for k, v in m.items() if k != "id"}, "attempt_id": attempt_id})
+                    marks.append(
+                        {**{k: v for k, v in m.items() if k != "id"}, "attempt_id": attempt_id}
+                    )
             if answers:
                 conn.execute(insert(answer_t), answers)
             if marks:
@@ -352,7 +374,6 @@ def clone_finished_attempts(url: str, quiz: int, target: int) -> int:
 
 def time_export(base: str, quiz: int, repeats: int) -> dict[str, Any]:
     import httpx
-
     from loadgen import csrf_from_form  # bench/ is on sys.path when run as a script
 
     with httpx.Client(base_url=base, timeout=120, follow_redirects=False) as c:
@@ -371,8 +392,12 @@ def time_export(base: str, quiz: int, repeats: int) -> dict[str, Any]:
             if r.status_code != 200:
                 return {"error": f"scores.csv answered {r.status_code}"}
             rows = r.text.count("\n") - 1
-    return {"median_ms": statistics.median(times), "max_ms": max(times), "rows": rows,
-            "repeats": repeats}
+    return {
+        "median_ms": statistics.median(times),
+        "max_ms": max(times),
+        "rows": rows,
+        "repeats": repeats,
+    }
 
 
 def argon2_cost() -> dict[str, float]:
@@ -387,16 +412,21 @@ def argon2_cost() -> dict[str, float]:
         cpu.append((time.process_time() - c) * 1000)
         wall.append((time.perf_counter() - w) * 1000)
     p = _hasher
-    return {"cpu_ms": statistics.median(cpu), "wall_ms": statistics.median(wall),
-            "time_cost": p.time_cost, "memory_kib": p.memory_cost, "parallelism": p.parallelism}
+    return {
+        "cpu_ms": statistics.median(cpu),
+        "wall_ms": statistics.median(wall),
+        "time_cost": p.time_cost,
+        "memory_kib": p.memory_cost,
+        "parallelism": p.parallelism,
+    }
 
 
 def profile_requests(username: str, quiz: int) -> dict[str, dict[str, float]]:
     """One student's journey in this process with Flask's test client: SQL statements
     and CPU ms per request, without HTTP, gunicorn or contention."""
+    from loadgen import CSRF_META, SEQ_BASE, answer_value, answerable_slots, csrf_from_form
     from sqlalchemy import event
 
-    from loadgen import CSRF_META, SEQ_BASE, answerable_slots, answer_value, csrf_from_form
     from quizapp import create_app
 
     app = create_app()
@@ -416,22 +446,31 @@ def profile_requests(username: str, quiz: int) -> dict[str, dict[str, float]]:
         c = time.process_time()
         for _ in range(repeat):
             response = call()
-        out[label] = {"queries": counter["n"] / repeat,
-                      "cpu_ms": (time.process_time() - c) * 1000 / repeat}
+        out[label] = {
+            "queries": counter["n"] / repeat,
+            "cpu_ms": (time.process_time() - c) * 1000 / repeat,
+        }
         return response
 
     client = app.test_client()
     token = csrf_from_form(client.get("/login").get_data(as_text=True))
-    measure("POST /login", lambda: client.post(
-        "/login", data={"csrf_token": token, "username": username, "password": PASSWORD}))
+    measure(
+        "POST /login",
+        lambda: client.post(
+            "/login", data={"csrf_token": token, "username": username, "password": PASSWORD}
+        ),
+    )
     measure("GET /", lambda: client.get("/"), warm=True)
     page = measure("GET /quiz/<id>", lambda: client.get(f"/quiz/{quiz}"), warm=True)
     token = csrf_from_form(page.get_data(as_text=True))
-    r = measure("POST /quiz/<id>/start", lambda: client.post(
-        f"/quiz/{quiz}/start", data={"csrf_token": token}))
+    r = measure(
+        "POST /quiz/<id>/start",
+        lambda: client.post(f"/quiz/{quiz}/start", data={"csrf_token": token}),
+    )
     attempt = int(r.headers["Location"].rsplit("/", 1)[1])
-    html = measure("GET /attempt/<id>", lambda: client.get(f"/attempt/{attempt}"),
-                   warm=True).get_data(as_text=True)
+    html = measure(
+        "GET /attempt/<id>", lambda: client.get(f"/attempt/{attempt}"), warm=True
+    ).get_data(as_text=True)
     csrf = CSRF_META.search(html).group(1)  # type: ignore[union-attr]
     base = int(SEQ_BASE.search(html).group(1))  # type: ignore[union-attr]
     slots = answerable_slots(html)
@@ -441,22 +480,31 @@ def profile_requests(username: str, quiz: int) -> dict[str, dict[str, float]]:
         i = n["i"]
         n["i"] += 1
         slot = slots[i % len(slots)]
-        return client.put(f"/api/attempts/{attempt}/answers/{slot['slot']}",
-                          json={"value": answer_value(slot, i // len(slots)), "seq": base + i + 1},
-                          headers={"X-CSRFToken": csrf})
+        return client.put(
+            f"/api/attempts/{attempt}/answers/{slot['slot']}",
+            json={"value": answer_value(slot, i // len(slots)), "seq": base + i + 1},
+            headers={"X-CSRFToken": csrf},
+        )
 
     measure("PUT /api/attempts/<id>/answers/<slot>", save, repeat=30)
-    page = measure("GET /attempt/<id>/submit", lambda: client.get(f"/attempt/{attempt}/submit"),
-                   warm=True)
+    page = measure(
+        "GET /attempt/<id>/submit", lambda: client.get(f"/attempt/{attempt}/submit"), warm=True
+    )
     token = csrf_from_form(page.get_data(as_text=True))
-    measure("POST /attempt/<id>/submit", lambda: client.post(
-        f"/attempt/{attempt}/submit", data={"csrf_token": token}))
+    measure(
+        "POST /attempt/<id>/submit",
+        lambda: client.post(f"/attempt/{attempt}/submit", data={"csrf_token": token}),
+    )
     staff = app.test_client()
     token = csrf_from_form(staff.get("/login").get_data(as_text=True))
-    staff.post("/login", data={"csrf_token": token, "username": "staff",
-                               "password": STAFF_PASSWORD})
-    measure("GET scores.csv (staff)",
-            lambda: staff.get(f"/staff/quiz/{quiz}/scores.csv").get_data(), warm=True)
+    staff.post(
+        "/login", data={"csrf_token": token, "username": "staff", "password": STAFF_PASSWORD}
+    )
+    measure(
+        "GET scores.csv (staff)",
+        lambda: staff.get(f"/staff/quiz/{quiz}/scores.csv").get_data(),
+        warm=True,
+    )
     app.extensions["quizapp_db"].engine.dispose()
     return out
 
@@ -469,6 +517,7 @@ def row(name: str, r: dict[str, Any], unit: str, ceiling_rate: float | None) -> 
     lat = r["latency_ms"]
     ops = max(1, r["operations"])
     ratio = f"{rate / ceiling_rate:.2f}" if ceiling_rate else "–"
+    other_jobs_cpu_ms = max(0.0, r["machine_cpu_ms"] - r["server_cpu_ms"] - r["generator_cpu_ms"])
     return [
         name,
         f"{r['operations']} {unit}",
@@ -482,15 +531,24 @@ def row(name: str, r: dict[str, Any], unit: str, ceiling_rate: float | None) -> 
         f"{r['generator_cpu_ms'] / ops:.1f}",
         f"{r['peak_rss_mb']:.0f}",
         ratio,
-        f"{max(0.0, r['machine_cpu_ms'] - r['server_cpu_ms'] - r['generator_cpu_ms']) / 1000 / r['wall_s']:.1f}"
-        if r["wall_s"] else "–",
+        f"{other_jobs_cpu_ms / 1000 / r['wall_s']:.1f}" if r["wall_s"] else "–",
     ]
 
 
 HEADER = [
-    "workload", "done", "wall s", "req/s", "ops/s", "p50 / p95 / p99 ms", "errors",
-    "CPU-ms/op machine", "CPU-ms/op server", "CPU-ms/op generator", "peak RSS/worker MB",
-    "ops/s ÷ ceiling", "other jobs' CPU (cores)",
+    "workload",
+    "done",
+    "wall s",
+    "req/s",
+    "ops/s",
+    "p50 / p95 / p99 ms",
+    "errors",
+    "CPU-ms/op machine",
+    "CPU-ms/op server",
+    "CPU-ms/op generator",
+    "peak RSS/worker MB",
+    "ops/s ÷ ceiling",
+    "other jobs' CPU (cores)",
 ]
 
 
@@ -505,15 +563,21 @@ def loadavg() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--export-attempts", type=int, default=10000,
-                        help="grow the quiz to this many finished attempts and time the "
-                             "export again (0: skip)")
+    parser.add_argument(
+        "--export-attempts",
+        type=int,
+        default=10000,
+        help="grow the quiz to this many finished attempts and time the export again (0: skip)",
+    )
     parser.add_argument("--saturation", default="32,64", help="closed-loop concurrencies")
-    parser.add_argument("--seconds", type=float, default=8.0,
-                        help="length of each saturation and ceiling run")
+    parser.add_argument(
+        "--seconds", type=float, default=8.0, help="length of each saturation and ceiling run"
+    )
     parser.add_argument("--steady-seconds", type=float, default=20.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
@@ -542,19 +606,23 @@ def main() -> int:
         "GUNICORN_ACCESSLOG": "/dev/null",  # "" makes gunicorn 27 refuse to start
         "BENCH_CEILING_DATABASE_URL": ceiling_url,
     }
-    os.environ.update({k: env[k] for k in ("QUIZAPP_DATABASE_URL", "QUIZAPP_SECRET_KEY",
-                                           "QUIZAPP_INSTANCE_PATH")})
+    os.environ.update(
+        {k: env[k] for k in ("QUIZAPP_DATABASE_URL", "QUIZAPP_SECRET_KEY", "QUIZAPP_INSTANCE_PATH")}
+    )
     results: dict[str, Any] = {}
     server_log = tmp / "gunicorn.log"
     try:
         t = time.time()
-        subprocess.run([str(BIN / "quizapp"), "demo"], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "quizapp"), "demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
         names = add_students(app_url, args.students, "bench")
         add_students(app_url, 1, "benchprofile")
         results["argon2"] = argon2_cost()
         quiz = quiz_id(app_url)
-        log(f"demo + {args.students} students in {time.time() - t:.1f} s (quiz {QUIZ_KEY} = {quiz})")
+        log(
+            f"demo + {args.students} students in {time.time() - t:.1f} s (quiz {QUIZ_KEY} = {quiz})"
+        )
         state = tmp / "students.json"
         state.write_text(json.dumps([{"username": n} for n in names]))
 
@@ -566,28 +634,40 @@ def main() -> int:
             storm_limit = max(120, args.students * 0.4)
             log(f"start storm: {args.students} students, concurrency 100")
             results["storm"] = run_phase(
-                server, "storm", state,
-                {"quiz_id": quiz, "password": PASSWORD, "concurrency": 100,
-                 "timeout": storm_limit}, storm_limit + 60)
+                server,
+                "storm",
+                state,
+                {"quiz_id": quiz, "password": PASSWORD, "concurrency": 100, "timeout": storm_limit},
+                storm_limit + 60,
+            )
             log(f"  {results['storm']['wall_s']:.2f} s, errors {results['storm']['errors']}")
             log(f"steady autosave: one save per student every 10 s for {args.steady_seconds:.0f} s")
             results["steady"] = run_phase(
-                server, "steady", state,
-                {"interval": 10.0, "duration": args.steady_seconds}, args.steady_seconds + 90)
+                server,
+                "steady",
+                state,
+                {"interval": 10.0, "duration": args.steady_seconds},
+                args.steady_seconds + 90,
+            )
             for c in [int(x) for x in args.saturation.split(",") if x]:
                 log(f"autosave saturation: closed loop, concurrency {c}, {args.seconds:.0f} s")
                 results[f"saturate{c}"] = run_phase(
-                    server, "saturate", state,
+                    server,
+                    "saturate",
+                    state,
                     {"concurrency": c, "duration": args.seconds, "max_ops": 20000},
-                    args.seconds + 90)
+                    args.seconds + 90,
+                )
                 r = results[f"saturate{c}"]
                 log(f"  {r['operations'] / r['wall_s']:.0f} saves/s, errors {r['errors']}")
             log("submit wave: every student submits at once (concurrency 100)")
             results["submit"] = run_phase(
-                server, "submit", state, {"concurrency": 100, "timeout": 120}, 180)
+                server, "submit", state, {"concurrency": 100, "timeout": 120}, 180
+            )
             results["submit"]["db_after"] = count_graded(app_url, quiz)
             results["submit"]["db_checked_after_last_submit_s"] = (
-                time.time() - results["submit"]["last_submit_epoch"])
+                time.time() - results["submit"]["last_submit_epoch"]
+            )
             log(f"  {results['submit']['wall_s']:.2f} s, db {results['submit']['db_after']}")
             results["export"] = time_export(server.base, quiz, 5)
             log(f"scores.csv: {results['export']}")
@@ -609,14 +689,19 @@ def main() -> int:
         create_table(ceiling_url)
         ceiling = Server("ceiling_app:create_app()", env, server_log, ["--pythonpath", "bench"])
         ceiling.wait_ready("/health")
-        log(f"ceiling app on {ceiling.base}: master {ceiling.proc.pid}, workers {ceiling.workers()}")
+        log(
+            f"ceiling app on {ceiling.base}: master {ceiling.proc.pid}, workers {ceiling.workers()}"
+        )
         try:
             for c in [int(x) for x in args.saturation.split(",") if x]:
                 log(f"ceiling: closed loop, concurrency {c}, {args.seconds:.0f} s")
                 results[f"ceiling{c}"] = run_phase(
-                    ceiling, "ceiling", state,
+                    ceiling,
+                    "ceiling",
+                    state,
                     {"concurrency": c, "duration": args.seconds, "max_ops": 40000},
-                    args.seconds + 90)
+                    args.seconds + 90,
+                )
                 r = results[f"ceiling{c}"]
                 log(f"  {r['operations'] / r['wall_s']:.0f} writes/s, errors {r['errors']}")
         finally:
@@ -641,8 +726,9 @@ def main() -> int:
     return 0
 
 
-def render(args: argparse.Namespace, results: dict[str, Any], load0: str, load1: str,
-           took: float) -> str:
+def render(
+    args: argparse.Namespace, results: dict[str, Any], load0: str, load1: str, took: float
+) -> str:
     ceilings = {k: v for k, v in results.items() if k.startswith("ceiling")}
     best_ceiling = max((v["operations"] / v["wall_s"] for v in ceilings.values()), default=0.0)
     rows = []
@@ -651,8 +737,11 @@ def render(args: argparse.Namespace, results: dict[str, Any], load0: str, load1:
         rows.append(row(f"start storm ({args.students} students)", s, "started", best_ceiling))
     s = results.get("steady")
     if s:
-        rows.append(row(f"steady autosave ({s['students']} students, 1 save/10 s)", s,
-                        "saves", best_ceiling))
+        rows.append(
+            row(
+                f"steady autosave ({s['students']} students, 1 save/10 s)", s, "saves", best_ceiling
+            )
+        )
     for key, r in results.items():
         if key.startswith("saturate"):
             c = r["concurrency"]
@@ -662,9 +751,10 @@ def render(args: argparse.Namespace, results: dict[str, Any], load0: str, load1:
     s = results.get("submit")
     if s:
         rows.append(row(f"submit wave ({s['students']} students)", s, "submitted", best_ceiling))
-    for key, r in ceilings.items():
-        rows.append(row(f"ceiling: 1 INSERT/request (closed loop, {r['concurrency']})", r,
-                        "writes", None))
+    for r in ceilings.values():
+        rows.append(
+            row(f"ceiling: 1 INSERT/request (closed loop, {r['concurrency']})", r, "writes", None)
+        )
     lines = [
         f"# quizapp exam-day benchmark: {args.database}, {args.students} students",
         "",
@@ -687,10 +777,13 @@ def render(args: argparse.Namespace, results: dict[str, Any], load0: str, load1:
     if st:
         lines.append("Start storm, per request (ms, p50 / p95 / p99):")
         for label, lat in st["latency_by_label_ms"].items():
-            lines.append(f"- {label}: {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} "
-                         f"(n={lat['n']})")
-        lines.append(f"- whole journey per student: {st['journey_ms']['p50']:.0f} / "
-                     f"{st['journey_ms']['p95']:.0f} / {st['journey_ms']['p99']:.0f}")
+            lines.append(
+                f"- {label}: {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} (n={lat['n']})"
+            )
+        lines.append(
+            f"- whole journey per student: {st['journey_ms']['p50']:.0f} / "
+            f"{st['journey_ms']['p95']:.0f} / {st['journey_ms']['p99']:.0f}"
+        )
         lines.append("")
     sub = results.get("submit")
     if sub:
@@ -702,16 +795,21 @@ def render(args: argparse.Namespace, results: dict[str, Any], load0: str, load1:
         for label, lat in sub["latency_by_label_ms"].items():
             lines.append(f"- {label}: {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms")
         lines.append("")
-    for key, title in (("export", "Scores CSV after the wave"),
-                       ("export_big", "Scores CSV, quiz grown by cloning finished attempts")):
+    for key, title in (
+        ("export", "Scores CSV after the wave"),
+        ("export_big", "Scores CSV, quiz grown by cloning finished attempts"),
+    ):
         e = results.get(key)
         if e:
             if "error" in e:
                 lines.append(f"{title}: {e['error']}")
             else:
-                lines.append(f"{title}: {e['rows']} rows, median {e['median_ms']:.0f} ms, "
-                             f"max {e['max_ms']:.0f} ms over {e['repeats']} downloads"
-                             + (f" ({e['attempts']} attempts)" if "attempts" in e else "") + ".")
+                lines.append(
+                    f"{title}: {e['rows']} rows, median {e['median_ms']:.0f} ms, "
+                    f"max {e['max_ms']:.0f} ms over {e['repeats']} downloads"
+                    + (f" ({e['attempts']} attempts)" if "attempts" in e else "")
+                    + "."
+                )
     a = results.get("argon2")
     if a and st:
         share = a["cpu_ms"] * st["operations"] / max(1.0, st["server_cpu_ms"])
@@ -725,14 +823,22 @@ def render(args: argparse.Namespace, results: dict[str, Any], load0: str, load1:
         ]
     prof = results.get("profile")
     if prof:
-        lines += ["", "In-process profile (Flask test client, no HTTP, one student, after all "
-                  "the phases; GETs warmed up once, the save is the mean of 30, POSTs run "
-                  "once): SQL statements and CPU ms per request (argon2 uses several threads: "
-                  "its CPU ms exceed its wall time).", "",
-                  "| request | SQL statements | CPU ms |", "|---|---|---|"]
+        lines += [
+            "",
+            "In-process profile (Flask test client, no HTTP, one student, after all "
+            "the phases; GETs warmed up once, the save is the mean of 30, POSTs run "
+            "once): SQL statements and CPU ms per request (argon2 uses several threads: "
+            "its CPU ms exceed its wall time).",
+            "",
+            "| request | SQL statements | CPU ms |",
+            "|---|---|---|",
+        ]
         lines += [f"| {k} | {v['queries']:.1f} | {v['cpu_ms']:.1f} |" for k, v in prof.items()]
-    errors = [(k, r["error_examples"]) for k, r in results.items()
-              if isinstance(r, dict) and r.get("error_examples")]
+    errors = [
+        (k, r["error_examples"])
+        for k, r in results.items()
+        if isinstance(r, dict) and r.get("error_examples")
+    ]
     if errors:
         lines += ["", "Error examples:"]
         lines += [f"- {k}: {x}" for k, xs in errors for x in xs]
