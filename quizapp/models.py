@@ -438,7 +438,8 @@ class SlotFlag(Base):
 
 
 class RateLimitCounter(Base):
-    """Counters for Flask-Limiter (fixed windows), shared by every app process."""
+    """The sign-in throttle's counters (a `limits` storage, quizapp/ratelimit.py), shared
+    by every app process and machine."""
 
     __tablename__ = "rate_limits"
 

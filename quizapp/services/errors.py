@@ -21,10 +21,6 @@ class NotFound(ServiceError):
     status = 404
 
 
-class Forbidden(ServiceError):
-    status = 403
-
-
 class Conflict(ServiceError):
     """The request is well formed but the state forbids it (window closed, time over)."""
 

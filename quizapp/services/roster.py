@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -427,6 +427,42 @@ def _groups_by_user(session: Session, user_ids: Sequence[int]) -> dict[int, list
         ):
             groups.setdefault(user_id, []).append(name)
     return groups
+
+
+@dataclass(frozen=True)
+class RosterPage:
+    students: list[User]
+    groups: dict[int, list[str]]
+    staff: list[User]
+    total: int
+    page: int
+    pages: int
+
+
+def roster_page(session: Session, query: str, page: int, page_size: int) -> RosterPage:
+    """One page of the student list, optionally searched by username or name (the
+    search text is matched literally: % and _ are not wildcards), and every staff account."""
+    students = select(User).where(User.role == Role.STUDENT)
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        students = students.where(
+            or_(
+                User.username.ilike(pattern, escape="\\"),
+                User.name.ilike(pattern, escape="\\"),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(students.subquery())) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    rows = list(
+        session.scalars(
+            students.order_by(User.username).offset((page - 1) * page_size).limit(page_size)
+        )
+    )
+    staff = list(
+        session.scalars(select(User).where(User.role == Role.STAFF).order_by(User.username))
+    )
+    return RosterPage(rows, groups_of(session, [u.id for u in rows]), staff, total, page, pages)
 
 
 def groups_of(session: Session, user_ids: Sequence[int]) -> dict[int, list[str]]:

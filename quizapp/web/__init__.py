@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -91,7 +91,3 @@ def check_access_rules(app: Flask) -> None:
                 f"view {endpoint!r} has no access rule: decorate it with public, "
                 "student_required or staff_required"
             )
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)

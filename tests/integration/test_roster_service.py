@@ -235,3 +235,16 @@ def test_plan_roster_reports_progress_per_chunk(session, users, monkeypatch):
     seen: list[tuple[int, int]] = []
     plan = plan_roster(session, parsed, lambda done, total: seen.append((done, total)))
     assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)] and len(plan.new) == 5
+
+
+def test_the_student_search_matches_its_text_literally(session, users):
+    from quizapp.services.roster import roster_page
+
+    for name in ("ab_c", "abxc", "50%off", "5000ff"):
+        session.add(User(username=name, name=name.upper(), role=Role.STUDENT))
+    session.commit()
+    assert [u.username for u in roster_page(session, "b_c", 1, 50).students] == ["ab_c"]
+    assert [u.username for u in roster_page(session, "0%o", 1, 50).students] == ["50%off"]
+    everyone = roster_page(session, "", 1, 50)
+    assert everyone.total == 7 and [u.username for u in everyone.staff] == ["staff"]
+    assert roster_page(session, "", 99, 2).page == everyone.total // 2 + 1  # clamped
