@@ -2,10 +2,18 @@
 
     loadgen.py PHASE --base URL --state FILE --master PID [--options JSON]
 
-Phases: storm, steady, saturate, submit, ceiling. Each prints one JSON object on
+Phases: storm, login, steady, saturate, submit, ceiling. Each prints one JSON object on
 standard output: request counts, latencies (ms), errors, the wall time of the measured
 window and the CPU spent in it (whole machine from /proc/stat, the gunicorn master and
-its workers from /proc/<pid>/stat, this generator from os.times()).
+its workers from /proc/<pid>/stat, this generator from os.times(), and the OpenID
+provider's process, when there is one, from /proc/<pid>/stat: not quizapp's cost, so
+never counted as the server's).
+
+Students sign in with a password (GET /login, POST /login: argon2) or, with
+`"sign_in": "sso"` in the options, by single sign-on: the whole redirect dance of a
+browser that is not yet signed in at the university (app → provider's /auth →
+its sign-in form → posted → back to the app's callback, which exchanges the code for the
+ID token at the provider and signs in). Provider requests are labelled "IdP ...".
 
 Simulated students keep their cookies, attempt ids, CSRF tokens and next sequence
 numbers in the state file between phases (a JSON list written by the storm phase).
@@ -80,8 +88,9 @@ def server_cpu(master: int) -> int:
 
 
 class Meter:
-    def __init__(self, master: int) -> None:
+    def __init__(self, master: int, provider: int = 0) -> None:
         self.master = master
+        self.provider = provider  # the OpenID provider's PID (0: none)
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter[str] = Counter()
         self.error_examples: list[str] = []
@@ -92,12 +101,14 @@ class Meter:
         self.m0 = machine_cpu()
         self.s0 = server_cpu(self.master)
         self.g0 = sum(os.times()[:2])
+        self.p0 = _proc_times(self.provider)[0] if self.provider else 0
 
     def stop(self) -> None:
         self.t1 = time.perf_counter()
         self.m1 = machine_cpu()
         self.s1 = server_cpu(self.master)
         self.g1 = sum(os.times()[:2])
+        self.p1 = _proc_times(self.provider)[0] if self.provider else 0
 
     def error(self, label: str, detail: str) -> None:
         self.errors[label] += 1
@@ -111,12 +122,14 @@ class Meter:
         label: str,
         method: str,
         url: str,
-        expect: int,
+        expect: int | tuple[int, ...],
+        jar: str = "cookies",
         **kw: Any,
     ) -> httpx.Response | None:
-        """One request; `student` carries the cookies (one shared client for everyone)."""
-        if student is not None and student.get("cookies"):
-            cookie = "; ".join(f"{k}={v}" for k, v in student["cookies"].items())
+        """One request; `student` carries the cookies (one shared client for everyone),
+        the app's in student["cookies"], the OpenID provider's in another `jar`."""
+        if student is not None and student.get(jar):
+            cookie = "; ".join(f"{k}={v}" for k, v in student[jar].items())
             kw["headers"] = {**kw.get("headers", {}), "Cookie": cookie}
         started = time.perf_counter()
         try:
@@ -129,8 +142,8 @@ class Meter:
         self.requests += 1
         self.latencies[label].append((time.perf_counter() - started) * 1000)
         if student is not None:
-            student.setdefault("cookies", {}).update(response.cookies.items())
-        if response.status_code != expect:
+            student.setdefault(jar, {}).update(response.cookies.items())
+        if response.status_code not in (expect if isinstance(expect, tuple) else (expect,)):
             self.error(label, f"HTTP {response.status_code} {response.text[:200]!r}")
             return None
         return response
@@ -153,6 +166,7 @@ class Meter:
             "machine_capacity_ms": total,
             "server_cpu_ms": (self.s1 - self.s0) * 1000 / CLK_TCK,
             "generator_cpu_ms": (self.g1 - self.g0) * 1000,
+            "provider_cpu_ms": (self.p1 - self.p0) * 1000 / CLK_TCK,
             **extra,
         }
 
@@ -226,10 +240,10 @@ def answer_value(slot: dict[str, Any], n: int) -> str:
     return str(1 + n % 97)  # a number: a numeric or a short-text box takes it
 
 
-async def storm_one(
-    meter: Meter, c: httpx.AsyncClient, student: dict[str, Any], quiz_id: int, password: str
+async def sign_in_password(
+    meter: Meter, c: httpx.AsyncClient, student: dict[str, Any], password: str
 ) -> bool:
-    student["cookies"] = {}
+    """GET /login for the form's token, POST /login: argon2 verifies the password."""
     r = await meter.request(c, student, "GET /login", "GET", "/login", 200)
     token = csrf_from_form(r.text) if r else None
     if not token:
@@ -243,8 +257,90 @@ async def storm_one(
         302,
         data={"csrf_token": token, "username": student["username"], "password": password},
     )
+    return r is not None
+
+
+REDIRECT = (302, 303)
+
+
+async def sign_in_sso(meter: Meter, c: httpx.AsyncClient, student: dict[str, Any]) -> bool:
+    """The redirect dance of a browser with no session at the provider yet: the login page
+    (which offers the single sign-on button), /login/sso, the provider's authorization
+    endpoint, its sign-in form, the form posted, the provider's redirect back, the app's
+    callback (which calls the provider's token endpoint itself, server to server)."""
+    student["idp_cookies"] = {}
+    if not await meter.request(c, student, "GET /login", "GET", "/login", 200):
+        return False
+    r = await meter.request(c, student, "GET /login/sso", "GET", "/login/sso", 302)
+    url = r.headers.get("location", "") if r else ""
+    if not url.startswith("http"):
+        if r is not None:
+            meter.error("GET /login/sso", f"not sent to the provider: {url!r}")
+        return False
+    r = await meter.request(c, student, "IdP GET /auth", "GET", url, REDIRECT, jar="idp_cookies")
     if r is None:
         return False
+    form_url = str(r.url.join(r.headers.get("location", "")))
+    r = await meter.request(
+        c, student, "IdP GET /interaction/<uid>", "GET", form_url, 200, jar="idp_cookies"
+    )
+    if r is None:
+        return False
+    r = await meter.request(
+        c,
+        student,
+        "IdP POST /interaction/<uid>/login",
+        "POST",
+        f"{form_url}/login",
+        REDIRECT,
+        jar="idp_cookies",
+        data={"account": student["subject"]},
+    )
+    if r is None:
+        return False
+    url = str(r.url.join(r.headers.get("location", "")))
+    r = await meter.request(
+        c, student, "IdP GET /auth/<uid>", "GET", url, REDIRECT, jar="idp_cookies"
+    )
+    if r is None:
+        return False
+    url = r.headers.get("location", "")
+    if "/login/sso/callback?" not in url or "code=" not in url:
+        meter.error("IdP GET /auth/<uid>", f"not sent back with a code: {url[:200]!r}")
+        return False
+    r = await meter.request(
+        c,
+        student,
+        "GET /login/sso/callback",
+        "GET",
+        url[url.index("/login/sso/callback") :],
+        302,
+    )
+    return r is not None
+
+
+async def sign_in(
+    meter: Meter, c: httpx.AsyncClient, student: dict[str, Any], opts: dict[str, Any]
+) -> bool:
+    """A fresh browser signs in (the app's cookies and the provider's start empty)."""
+    student["cookies"] = {}
+    if opts.get("sign_in", "password") == "sso":
+        return await sign_in_sso(meter, c, student)
+    return await sign_in_password(meter, c, student, opts["password"])
+
+
+async def storm_one(
+    meter: Meter,
+    c: httpx.AsyncClient,
+    student: dict[str, Any],
+    opts: dict[str, Any],
+    login_ms: list[float],
+) -> bool:
+    t = time.perf_counter()
+    if not await sign_in(meter, c, student, opts):
+        return False
+    login_ms.append((time.perf_counter() - t) * 1000)
+    quiz_id = opts["quiz_id"]
     if not await meter.request(c, student, "GET /", "GET", "/", 200):
         return False
     r = await meter.request(c, student, "GET /quiz/<id>", "GET", f"/quiz/{quiz_id}", 200)
@@ -318,11 +414,12 @@ async def phase_storm(
     opts = args.options
     gate = asyncio.Semaphore(opts.get("concurrency", 100))
     journey: list[float] = []
+    login: list[float] = []
 
     async def one(student: dict[str, Any]) -> bool:
         async with gate:
             t = time.perf_counter()
-            ok = await storm_one(meter, c, student, opts["quiz_id"], opts["password"])
+            ok = await storm_one(meter, c, student, opts, login)
             journey.append((time.perf_counter() - t) * 1000)
             return ok
 
@@ -336,7 +433,49 @@ async def phase_storm(
         await asyncio.wait(pending)
     meter.stop()
     ok = sum(1 for t in done if not t.cancelled() and t.exception() is None and t.result())
-    return meter.report(ok, students=len(state), started=ok, journey_ms=summary(sorted(journey)))
+    return meter.report(
+        ok,
+        students=len(state),
+        started=ok,
+        journey_ms=summary(sorted(journey)),
+        login_ms=summary(sorted(login)),
+        sign_in=opts.get("sign_in", "password"),
+    )
+
+
+async def phase_login(
+    args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
+) -> dict:
+    """The sign-in step alone, every student at once from a fresh browser (at most
+    `concurrency` in flight): the server's CPU in this window is the sign-in's alone."""
+    opts = args.options
+    gate = asyncio.Semaphore(opts.get("concurrency", 100))
+    login: list[float] = []
+
+    async def one(student: dict[str, Any]) -> bool:
+        async with gate:
+            t = time.perf_counter()
+            ok = await sign_in(meter, c, student, opts)
+            if ok:
+                login.append((time.perf_counter() - t) * 1000)
+            return ok
+
+    meter.start()
+    tasks = [asyncio.ensure_future(one(s)) for s in state]
+    done, pending = await asyncio.wait(tasks, timeout=opts.get("timeout", 120))
+    for task in pending:
+        task.cancel()
+        meter.error("login", "not signed in within the phase's time limit")
+    if pending:
+        await asyncio.wait(pending)
+    meter.stop()
+    ok = sum(1 for t in done if not t.cancelled() and t.exception() is None and t.result())
+    return meter.report(
+        ok,
+        students=len(state),
+        login_ms=summary(sorted(login)),
+        sign_in=opts.get("sign_in", "password"),
+    )
 
 
 async def phase_steady(
@@ -476,6 +615,7 @@ async def phase_ceiling(
 
 PHASES = {
     "storm": phase_storm,
+    "login": phase_login,
     "steady": phase_steady,
     "saturate": phase_saturate,
     "submit": phase_submit,
@@ -489,16 +629,19 @@ def main() -> None:
     parser.add_argument("--base", required=True)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--master", type=int, required=True)
+    parser.add_argument("--provider", type=int, default=0, help="the OpenID provider's PID")
     parser.add_argument("--options", type=json.loads, default={})
     args = parser.parse_args()
     state = json.loads(args.state.read_text()) if args.state.exists() else []
-    meter = Meter(args.master)
+    meter = Meter(args.master, args.provider)
 
     async def run() -> dict[str, Any]:
         async with shared_client(args.base) as client:
             return await PHASES[args.phase](args, meter, client, state)
 
     result = asyncio.run(run())
+    # The login phase leaves the state as it found it: its new sessions would not match
+    # the CSRF tokens that the later phases' saves send.
     if args.phase in ("storm", "steady", "saturate", "submit"):
         tmp = args.state.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))

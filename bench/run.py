@@ -1,7 +1,8 @@
 """Exam-day benchmark: one command, a real gunicorn server, bounded in time and requests.
 
     .venv/bin/python bench/run.py [--students 200] [--database sqlite|postgresql]
-                                  [--export-attempts 10000] [--quick]
+                                  [--sign-in password|sso|both] [--sign-in-only]
+                                  [--export-attempts 10000]
 
 See bench/README.md. Every process started here is stopped here, by PID.
 """
@@ -27,7 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from loadgen import children  # bench/ is sys.path[0] when run as a script
+import sso_provider  # bench/ is sys.path[0] when run as a script
+from loadgen import children
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -37,6 +39,8 @@ STAFF_PASSWORD = "demo-password"
 QUIZ_KEY = "quiz1-foundations"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_DB = "quizapp_bench"
+MODE_PREFIX = {"password": "bench", "sso": "benchsso"}
+MODE_NAME = {"password": "passwords", "sso": "single sign-on"}
 
 STARTED: list[subprocess.Popen[bytes]] = []
 
@@ -67,8 +71,10 @@ def status_kb(pid: int, field: str) -> int:
 class Server:
     """gunicorn with gunicorn.conf.py on a free port; workers' peak RSS is polled."""
 
-    def __init__(self, app: str, env: dict[str, str], logfile: Path, extra: list[str]) -> None:
-        self.port = free_port()
+    def __init__(
+        self, app: str, env: dict[str, str], logfile: Path, extra: list[str], port: int = 0
+    ) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = logfile.open("ab")
         command = [
@@ -167,8 +173,15 @@ def stop_everything() -> None:
 
 
 def run_phase(
-    server: Server, phase: str, state: Path, options: dict[str, Any], limit: float
+    server: Server,
+    phase: str,
+    state: Path,
+    options: dict[str, Any],
+    limit: float,
+    provider: int = 0,
 ) -> dict[str, Any]:
+    """One load generator process; `provider` is the OpenID provider's PID (its CPU is
+    measured apart from the server's)."""
     command = [
         sys.executable,
         str(BENCH / "loadgen.py"),
@@ -179,6 +192,8 @@ def run_phase(
         str(state),
         "--master",
         str(server.proc.pid),
+        "--provider",
+        str(provider),
         "--options",
         json.dumps(options),
     ]
@@ -235,15 +250,16 @@ def postgres_answers() -> bool:
         return False
 
 
-def add_students(url: str, count: int, prefix: str) -> list[str]:
-    """Bulk-insert students sharing one argon2 hash (hashed once)."""
+def add_students(url: str, count: int, prefix: str, password: bool = True) -> list[str]:
+    """Bulk-insert students sharing one argon2 hash (hashed once), or with no password
+    (single sign-on students: nothing to hash or verify)."""
     from sqlalchemy import insert
 
     from quizapp.db import make_engine
     from quizapp.models import Role, User
     from quizapp.services.users import hash_password
 
-    hashed = hash_password(PASSWORD)
+    hashed = hash_password(PASSWORD) if password else None
     names = [f"{prefix}{i:05d}" for i in range(count)]
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -370,6 +386,57 @@ def clone_finished_attempts(url: str, quiz: int, target: int) -> int:
                 conn.execute(insert(mark_t), marks)
     engine.dispose()
     return int(have + len(user_ids))
+
+
+def phases_after_the_storm(
+    args: argparse.Namespace,
+    server: Server,
+    state: Path,
+    quiz: int,
+    app_url: str,
+    results: dict[str, Any],
+) -> None:
+    """Steady autosave, saturation, the submit wave, the exports and the profile, with
+    the students of the first storm."""
+    log(f"steady autosave: one save per student every 10 s for {args.steady_seconds:.0f} s")
+    results["steady"] = run_phase(
+        server,
+        "steady",
+        state,
+        {"interval": 10.0, "duration": args.steady_seconds},
+        args.steady_seconds + 90,
+    )
+    for c in [int(x) for x in args.saturation.split(",") if x]:
+        log(f"autosave saturation: closed loop, concurrency {c}, {args.seconds:.0f} s")
+        results[f"saturate{c}"] = run_phase(
+            server,
+            "saturate",
+            state,
+            {"concurrency": c, "duration": args.seconds, "max_ops": 20000},
+            args.seconds + 90,
+        )
+        r = results[f"saturate{c}"]
+        log(f"  {r['operations'] / r['wall_s']:.0f} saves/s, errors {r['errors']}")
+    log("submit wave: every student submits at once (concurrency 100)")
+    results["submit"] = run_phase(
+        server, "submit", state, {"concurrency": 100, "timeout": 120}, 180
+    )
+    results["submit"]["db_after"] = count_graded(app_url, quiz)
+    results["submit"]["db_checked_after_last_submit_s"] = (
+        time.time() - results["submit"]["last_submit_epoch"]
+    )
+    log(f"  {results['submit']['wall_s']:.2f} s, db {results['submit']['db_after']}")
+    results["export"] = time_export(server.base, quiz, 5)
+    log(f"scores.csv: {results['export']}")
+    if args.export_attempts:
+        t = time.time()
+        total = clone_finished_attempts(app_url, quiz, args.export_attempts)
+        log(f"grew the quiz to {total} finished attempts in {time.time() - t:.1f} s")
+        results["export_big"] = time_export(server.base, quiz, 3)
+        results["export_big"]["attempts"] = total
+        log(f"scores.csv: {results['export_big']}")
+    log("profile: one journey in-process (Flask test client), SQL statements and CPU")
+    results["profile"] = profile_requests("benchprofile00000", quiz)
 
 
 def time_export(base: str, quiz: int, repeats: int) -> dict[str, Any]:
@@ -517,7 +584,14 @@ def row(name: str, r: dict[str, Any], unit: str, ceiling_rate: float | None) -> 
     lat = r["latency_ms"]
     ops = max(1, r["operations"])
     ratio = f"{rate / ceiling_rate:.2f}" if ceiling_rate else "–"
-    other_jobs_cpu_ms = max(0.0, r["machine_cpu_ms"] - r["server_cpu_ms"] - r["generator_cpu_ms"])
+    # The OpenID provider is not another job: it is measured apart (sign-in table).
+    other_jobs_cpu_ms = max(
+        0.0,
+        r["machine_cpu_ms"]
+        - r["server_cpu_ms"]
+        - r["generator_cpu_ms"]
+        - r.get("provider_cpu_ms", 0.0),
+    )
     return [
         name,
         f"{r['operations']} {unit}",
@@ -533,6 +607,54 @@ def row(name: str, r: dict[str, Any], unit: str, ceiling_rate: float | None) -> 
         ratio,
         f"{other_jobs_cpu_ms / 1000 / r['wall_s']:.1f}" if r["wall_s"] else "–",
     ]
+
+
+def sign_in_table(results: dict[str, Any], students: int) -> list[str]:
+    """The sign-in step per mode: in the storm (time per student) and alone (time and CPU
+    per sign-in: the app's, and the OpenID provider's apart)."""
+    lines = [
+        "| sign-in | in the storm: sign-in per student p50 / p95 / p99 ms | storm wall s "
+        "| storm app CPU-ms per student | alone: wall s | alone: sign-in per student "
+        "p50 / p95 / p99 ms | alone: app CPU-ms per sign-in | alone: app requests per sign-in "
+        "| alone: OpenID provider CPU-ms per sign-in (not ours) | errors (storm, alone) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in results.get("sign_in_modes", []):
+        storm, alone = results.get(f"storm_{mode}"), results.get(f"login_{mode}")
+        if not storm or not alone:
+            continue
+        sl, al = storm["login_ms"], alone["login_ms"]
+        ops = max(1, alone["operations"])
+        app_requests = sum(
+            v["n"] for k, v in alone["latency_by_label_ms"].items() if not k.startswith("IdP ")
+        )
+        provider = f"{alone['provider_cpu_ms'] / ops:.1f}" if mode == "sso" else "–"
+        lines.append(
+            f"| {MODE_NAME[mode]} | {sl['p50']:.0f} / {sl['p95']:.0f} / {sl['p99']:.0f} "
+            f"| {storm['wall_s']:.2f} | {storm['server_cpu_ms'] / max(1, storm['operations']):.1f} "
+            f"| {alone['wall_s']:.2f} | {al['p50']:.0f} / {al['p95']:.0f} / {al['p99']:.0f} "
+            f"| {alone['server_cpu_ms'] / ops:.1f} | {app_requests / ops:.1f} | {provider} "
+            f"| {storm['errors']}, {alone['errors']} |"
+        )
+    lines += [
+        "",
+        f"Sign-in: each of {students} students per mode signs in from a fresh browser, at most "
+        "100 in flight. Passwords: GET /login, POST /login (argon2 verify). Single sign-on: "
+        "GET /login, GET /login/sso, then at the OpenID provider (tests/sso/provider.mjs, "
+        "oidc-provider on Node, on this machine) its authorization endpoint, its sign-in "
+        "form, the form posted and the redirect back, then GET /login/sso/callback, where "
+        "the app calls the provider's token endpoint and checks the ID token. No student is "
+        'signed in at the provider beforehand (the worst case). "In the storm" is the '
+        "sign-in step of each student's storm journey (the storm's first sign-in: with "
+        'single sign-on it links the account to its subject, one UPDATE); "alone" is '
+        "the same students signing in again with nothing else running (returning "
+        "students), so the app's CPU in that window is the sign-in's. App CPU = gunicorn "
+        "master and workers only; the provider's process is measured apart and is not "
+        "quizapp's cost (a university's provider runs elsewhere), but it shares these "
+        "cores and the sign-in times include its work, and a sync worker waits for the "
+        "token endpoint.",
+    ]
+    return lines
 
 
 HEADER = [
@@ -579,6 +701,20 @@ def main() -> int:
         "--seconds", type=float, default=8.0, help="length of each saturation and ceiling run"
     )
     parser.add_argument("--steady-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--sign-in",
+        choices=["password", "sso", "both"],
+        default="both",
+        help="how the start storm's students sign in: passwords (argon2), "
+        "single sign-on against the tests' OpenID provider (needs "
+        "node; skipped with a line when absent), or both: a storm "
+        "row and a sign-in-only row per mode (default: both)",
+    )
+    parser.add_argument(
+        "--sign-in-only",
+        action="store_true",
+        help="stop after the storms and the sign-in-only phases",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     if args.database == "postgresql" and not postgres_answers():
@@ -589,6 +725,18 @@ def main() -> int:
     except ImportError:
         log("httpx is missing: .venv/bin/python -m pip install httpx (a bench-only dependency)")
         return 2
+
+    modes = ["password", "sso"] if args.sign_in == "both" else [args.sign_in]
+    sso_skipped = ""
+    if "sso" in modes:
+        log("single sign-on: node and tests/sso's oidc-provider (npm ci there on first use)")
+        sso_skipped = sso_provider.unavailable()
+        if sso_skipped and args.sign_in == "sso":
+            log(f"single sign-on cannot be benchmarked here: {sso_skipped}")
+            return 2
+        if sso_skipped:
+            log(f"single sign-on mode SKIPPED: {sso_skipped}")
+            modes.remove("sso")
 
     atexit.register(stop_everything)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -609,103 +757,118 @@ def main() -> int:
     os.environ.update(
         {k: env[k] for k in ("QUIZAPP_DATABASE_URL", "QUIZAPP_SECRET_KEY", "QUIZAPP_INSTANCE_PATH")}
     )
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"sign_in_modes": modes, "sso_skipped": sso_skipped}
     server_log = tmp / "gunicorn.log"
+    provider: subprocess.Popen[bytes] | None = None
     try:
         t = time.time()
         subprocess.run(
             [str(BIN / "quizapp"), "demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
         )
-        names = add_students(app_url, args.students, "bench")
+        # One roster per sign-in mode, so each storm starts attempts for students who
+        # have none: password students share one argon2 hash, SSO students have none.
+        states: dict[str, Path] = {}
+        for mode in modes:
+            names = add_students(app_url, args.students, MODE_PREFIX[mode], mode == "password")
+            states[mode] = tmp / f"students-{mode}.json"
+            states[mode].write_text(
+                json.dumps([{"username": n, "subject": sso_provider.subject(n)} for n in names])
+            )
         add_students(app_url, 1, "benchprofile")
         results["argon2"] = argon2_cost()
         quiz = quiz_id(app_url)
         log(
-            f"demo + {args.students} students in {time.time() - t:.1f} s (quiz {QUIZ_KEY} = {quiz})"
+            f"demo + {args.students} students x {len(modes)} sign-in modes in "
+            f"{time.time() - t:.1f} s (quiz {QUIZ_KEY} = {quiz})"
         )
-        state = tmp / "students.json"
-        state.write_text(json.dumps([{"username": n} for n in names]))
+        # Later phases (saves, submits) go on with the first mode's students.
+        state = states[modes[0]]
 
-        server = Server("quizapp:create_app()", env, server_log, [])
+        port = free_port()
+        if "sso" in modes:
+            sso_names = [s["username"] for s in json.loads(states["sso"].read_text())]
+            issuer, provider = sso_provider.start(
+                tmp, free_port(), f"http://127.0.0.1:{port}", sso_names
+            )
+            STARTED.append(provider)
+            env.update(sso_provider.settings(issuer))
+            log(
+                f"OpenID provider (tests/sso/provider.mjs) on {issuer}: pid {provider.pid}, "
+                f"{len(sso_names)} accounts"
+            )
+        server = Server("quizapp:create_app()", env, server_log, [], port=port)
         server.wait_ready("/login")
         log(f"quizapp on {server.base}: master {server.proc.pid}, workers {server.workers()}")
         try:
             # Bounded: past this the phase stops and counts the students not started.
             storm_limit = max(120, args.students * 0.4)
-            log(f"start storm: {args.students} students, concurrency 100")
-            results["storm"] = run_phase(
-                server,
-                "storm",
-                state,
-                {"quiz_id": quiz, "password": PASSWORD, "concurrency": 100, "timeout": storm_limit},
-                storm_limit + 60,
-            )
-            log(f"  {results['storm']['wall_s']:.2f} s, errors {results['storm']['errors']}")
-            log(f"steady autosave: one save per student every 10 s for {args.steady_seconds:.0f} s")
-            results["steady"] = run_phase(
-                server,
-                "steady",
-                state,
-                {"interval": 10.0, "duration": args.steady_seconds},
-                args.steady_seconds + 90,
-            )
-            for c in [int(x) for x in args.saturation.split(",") if x]:
-                log(f"autosave saturation: closed loop, concurrency {c}, {args.seconds:.0f} s")
-                results[f"saturate{c}"] = run_phase(
-                    server,
-                    "saturate",
-                    state,
-                    {"concurrency": c, "duration": args.seconds, "max_ops": 20000},
-                    args.seconds + 90,
+            idp = provider.pid if provider else 0
+            for mode in modes:
+                options = {
+                    "quiz_id": quiz,
+                    "password": PASSWORD,
+                    "concurrency": 100,
+                    "timeout": storm_limit,
+                    "sign_in": mode,
+                }
+                log(f"start storm ({MODE_NAME[mode]}): {args.students} students, concurrency 100")
+                r = results[f"storm_{mode}"] = run_phase(
+                    server, "storm", states[mode], options, storm_limit + 60, idp
                 )
-                r = results[f"saturate{c}"]
-                log(f"  {r['operations'] / r['wall_s']:.0f} saves/s, errors {r['errors']}")
-            log("submit wave: every student submits at once (concurrency 100)")
-            results["submit"] = run_phase(
-                server, "submit", state, {"concurrency": 100, "timeout": 120}, 180
-            )
-            results["submit"]["db_after"] = count_graded(app_url, quiz)
-            results["submit"]["db_checked_after_last_submit_s"] = (
-                time.time() - results["submit"]["last_submit_epoch"]
-            )
-            log(f"  {results['submit']['wall_s']:.2f} s, db {results['submit']['db_after']}")
-            results["export"] = time_export(server.base, quiz, 5)
-            log(f"scores.csv: {results['export']}")
-            if args.export_attempts:
-                t = time.time()
-                total = clone_finished_attempts(app_url, quiz, args.export_attempts)
-                log(f"grew the quiz to {total} finished attempts in {time.time() - t:.1f} s")
-                results["export_big"] = time_export(server.base, quiz, 3)
-                results["export_big"]["attempts"] = total
-                log(f"scores.csv: {results['export_big']}")
-            log("profile: one journey in-process (Flask test client), SQL statements and CPU")
-            results["profile"] = profile_requests("benchprofile00000", quiz)
+                log(
+                    f"  {r['wall_s']:.2f} s, errors {r['errors']}, sign-in per student "
+                    f"p50 {r['login_ms']['p50']:.0f} ms"
+                )
+            for mode in modes:
+                options = {
+                    "password": PASSWORD,
+                    "concurrency": 100,
+                    "timeout": storm_limit,
+                    "sign_in": mode,
+                }
+                log(
+                    f"sign-in only ({MODE_NAME[mode]}): {args.students} students again, "
+                    "concurrency 100"
+                )
+                r = results[f"login_{mode}"] = run_phase(
+                    server, "login", states[mode], options, storm_limit + 60, idp
+                )
+                log(
+                    f"  {r['wall_s']:.2f} s, errors {r['errors']}, "
+                    f"{r['server_cpu_ms'] / max(1, r['operations']):.1f} app CPU-ms per sign-in"
+                )
+            if provider is not None:
+                stop_process(provider)
+            if not args.sign_in_only:
+                phases_after_the_storm(args, server, state, quiz, app_url, results)
             results["server_peak_rss_mb"] = max(server.worker_hwm.values(), default=0) / 1024
         finally:
             server.stop()
 
-        from ceiling_app import create_table
+        if not args.sign_in_only:
+            from ceiling_app import create_table
 
-        create_table(ceiling_url)
-        ceiling = Server("ceiling_app:create_app()", env, server_log, ["--pythonpath", "bench"])
-        ceiling.wait_ready("/health")
-        log(
-            f"ceiling app on {ceiling.base}: master {ceiling.proc.pid}, workers {ceiling.workers()}"
-        )
-        try:
-            for c in [int(x) for x in args.saturation.split(",") if x]:
-                log(f"ceiling: closed loop, concurrency {c}, {args.seconds:.0f} s")
-                results[f"ceiling{c}"] = run_phase(
-                    ceiling,
-                    "ceiling",
-                    state,
-                    {"concurrency": c, "duration": args.seconds, "max_ops": 40000},
-                    args.seconds + 90,
-                )
-                r = results[f"ceiling{c}"]
-                log(f"  {r['operations'] / r['wall_s']:.0f} writes/s, errors {r['errors']}")
-        finally:
-            ceiling.stop()
+            create_table(ceiling_url)
+            ceiling = Server("ceiling_app:create_app()", env, server_log, ["--pythonpath", "bench"])
+            ceiling.wait_ready("/health")
+            log(
+                f"ceiling app on {ceiling.base}: master {ceiling.proc.pid}, "
+                f"workers {ceiling.workers()}"
+            )
+            try:
+                for c in [int(x) for x in args.saturation.split(",") if x]:
+                    log(f"ceiling: closed loop, concurrency {c}, {args.seconds:.0f} s")
+                    results[f"ceiling{c}"] = run_phase(
+                        ceiling,
+                        "ceiling",
+                        state,
+                        {"concurrency": c, "duration": args.seconds, "max_ops": 40000},
+                        args.seconds + 90,
+                    )
+                    r = results[f"ceiling{c}"]
+                    log(f"  {r['operations'] / r['wall_s']:.0f} writes/s, errors {r['errors']}")
+            finally:
+                ceiling.stop()
     finally:
         stop_everything()
         drop_database(args.database)
@@ -730,11 +893,32 @@ def render(
     args: argparse.Namespace, results: dict[str, Any], load0: str, load1: str, took: float
 ) -> str:
     ceilings = {k: v for k, v in results.items() if k.startswith("ceiling")}
+    primary = next((results[k] for k in results if k.startswith("storm_")), {})
     best_ceiling = max((v["operations"] / v["wall_s"] for v in ceilings.values()), default=0.0)
     rows = []
-    s = results.get("storm")
-    if s:
-        rows.append(row(f"start storm ({args.students} students)", s, "started", best_ceiling))
+    modes = results.get("sign_in_modes", [])
+    for mode in modes:
+        s = results.get(f"storm_{mode}")
+        if s:
+            rows.append(
+                row(
+                    f"start storm ({args.students} students, {MODE_NAME[mode]})",
+                    s,
+                    "started",
+                    best_ceiling,
+                )
+            )
+    for mode in modes:
+        s = results.get(f"login_{mode}")
+        if s:
+            rows.append(
+                row(
+                    f"sign-in only ({args.students} students, {MODE_NAME[mode]})",
+                    s,
+                    "signed in",
+                    best_ceiling,
+                )
+            )
     s = results.get("steady")
     if s:
         rows.append(
@@ -760,26 +944,37 @@ def render(
         "",
         f"{dt.datetime.now().isoformat(timespec='seconds')}; {os.cpu_count()} cores; "
         f"load average {load0} before, {load1} after (other jobs may share the machine); "
-        f"gunicorn.conf.py: {results.get('storm', {}).get('workers', '?')} sync workers; "
+        f"gunicorn.conf.py: {primary.get('workers', '?')} sync workers; "
         f"whole run {took:.0f} s.",
         "",
         table(rows),
         "",
         "ops/s ÷ ceiling: saturation rows against the ceiling at the same concurrency, the "
         "others against the best ceiling run. CPU-ms/op: machine = all cores from /proc/stat "
-        "(includes the load generator and anything else running); server = gunicorn master "
-        "and workers; generator = the httpx load generator. Other jobs' CPU: what the rest "
-        "of the machine used meanwhile, in cores out of "
+        "(includes the load generator, the OpenID provider in single sign-on rows, and "
+        "anything else running); server = gunicorn master and workers; generator = the "
+        "httpx load generator. Other jobs' CPU: what the rest of the machine used meanwhile "
+        "(not the provider), in cores out of "
         f"{os.cpu_count()} (other test runs share this machine).",
         "",
     ]
-    st = results.get("storm")
-    if st:
-        lines.append("Start storm, per request (ms, p50 / p95 / p99):")
+    if results.get("sso_skipped"):
+        lines += [f"Single sign-on mode SKIPPED: {results['sso_skipped']}", ""]
+    if any(f"login_{m}" in results for m in modes):
+        lines += ["Sign-in cost:", "", *sign_in_table(results, args.students), ""]
+    for mode in modes:
+        st = results.get(f"storm_{mode}")
+        if not st:
+            continue
+        lines.append(f"Start storm ({MODE_NAME[mode]}), per request (ms, p50 / p95 / p99):")
         for label, lat in st["latency_by_label_ms"].items():
             lines.append(
                 f"- {label}: {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} (n={lat['n']})"
             )
+        lines.append(
+            f"- sign-in step per student: {st['login_ms']['p50']:.0f} / "
+            f"{st['login_ms']['p95']:.0f} / {st['login_ms']['p99']:.0f}"
+        )
         lines.append(
             f"- whole journey per student: {st['journey_ms']['p50']:.0f} / "
             f"{st['journey_ms']['p95']:.0f} / {st['journey_ms']['p99']:.0f}"
@@ -811,6 +1006,7 @@ def render(
                     + "."
                 )
     a = results.get("argon2")
+    st = results.get("storm_password")
     if a and st:
         share = a["cpu_ms"] * st["operations"] / max(1.0, st["server_cpu_ms"])
         lines += [

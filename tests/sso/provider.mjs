@@ -2,6 +2,8 @@
 // 127.0.0.1, configured by the JSON in SSO_TEST_CONFIG (written by tests/sso/provider.py):
 //   {port, clients: [{client_id, client_secret, redirect_uris}], accounts: {sub: claims},
 //    conformIdTokenClaims}
+// or, when SSO_TEST_CONFIG_FILE is set, by the same JSON in that file (the benchmark's
+// thousands of accounts would not fit in one environment variable).
 //
 // Sign-in is a plain form with no password (GET/POST /interaction/:uid/login, field
 // `account`), so tests drive it with plain HTTP or a browser; consent is implied for the
@@ -11,12 +13,17 @@
 // response: claims merged in (null deletes one), signed again with the provider's own
 // key, or with wrongKey a different key under the same key id. The app under test gets it
 // from the real token endpoint, exactly as from a provider that misbehaves.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
-const config = JSON.parse(process.env.SSO_TEST_CONFIG);
+const config = JSON.parse(
+  process.env.SSO_TEST_CONFIG_FILE
+    ? readFileSync(process.env.SSO_TEST_CONFIG_FILE, 'utf8')
+    : process.env.SSO_TEST_CONFIG,
+);
 const issuer = `http://127.0.0.1:${config.port}`;
 
 const kid = 'test-key-1';
