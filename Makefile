@@ -26,11 +26,14 @@ run: $(STAMP)
 ##       functional, fuzz, browser), then the fault tests (make fault). FAULT=0 leaves
 ##       the fault tests out (the PostgreSQL run in .ci/run: they cover it themselves).
 FAULT ?= 1
+SKIPS := $(CURDIR)/.test-skips
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@rm -f $(SKIPS)
+	QUIZAPP_SKIP_REPORT=$(SKIPS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 ifeq ($(FAULT),1)
-	$(MAKE) --no-print-directory fault
+	QUIZAPP_SKIP_REPORT=$(SKIPS) $(MAKE) --no-print-directory fault
 endif
+	@$(BIN)/python -m tests.skip_report $(SKIPS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check quizapp tests

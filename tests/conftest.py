@@ -208,3 +208,17 @@ def smtp_server() -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """Hand the skip reasons to `make test`'s closing line (tests/skip_report.py)."""
+    report = os.environ.get("QUIZAPP_SKIP_REPORT")
+    if not report:
+        return
+    from tests.skip_report import record
+
+    reasons = []
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = rep.longrepr
+        reasons.append(str(longrepr[2] if isinstance(longrepr, tuple) else longrepr))
+    record(report, reasons)
