@@ -228,6 +228,7 @@
       if (next !== deadline) {
         deadlineMoved(deadline, next, data.deadline_local || "");
         deadline = next;
+        tick();  // the countdown moves with the end time, not a second later
       }
     }
     if (data.state && data.state !== "in_progress" && !finishing) { goToResult(data.result_url); }

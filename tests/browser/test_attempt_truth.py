@@ -3,7 +3,8 @@ items 4, 5 and 7). mia has one open attempt at "Every question type" for the mod
 
 1. staff give her 10 more minutes: within one status poll the countdown, the bar's end
    time, a visible banner ("Your deadline is now 14:41 GMT (+10 min)", the course's
-   zone and 24-hour clock) and the screen-reader announcement all agree;
+   zone and 24-hour clock) and the screen-reader announcement all agree; when staff
+   shorten it, the banner says it was moved earlier, and by how much;
 2. she has the attempt open in two tabs; the older tab's later click loses to the newer
    tab's answer: the older tab shows the answer the server holds, offers to keep its
    own, and its summary does not say "All answers saved." until she has chosen; keeping
@@ -124,6 +125,29 @@ def test_extra_time_moves_the_end_time_with_the_countdown_and_says_so(
     # No time written in the browser's own 12-hour style anywhere in the bar.
     assert not re.search(r"\b(AM|PM|am|pm)\b", page.locator("#attempt-bar").inner_text())
     screenshot(page, "attempt-deadline-moved", full_page=False)
+
+    # Staff shorten it again (confirmed, as the service requires): said as plainly.
+    with server_session(live_server) as session:
+        (shortened,) = set_override(
+            session,
+            quiz.id,
+            OverrideChange(time_limit=timedelta(minutes=55), reason="browser test: shorter"),
+            datetime.now(UTC),
+            user_id=user.id,
+            allow_shorter=True,
+        )
+        earlier = shortened.deadline_at
+    assert earlier == after - timedelta(minutes=15)
+    said = (
+        f"Your deadline has been moved earlier: it is now {earlier.astimezone(LONDON):%H:%M %Z}"
+        " (15 min less)"
+    )
+    expect(banner).to_have_text(said, timeout=POLL_MS + 5000)
+    expect(banner).to_have_class(re.compile(r"\bearlier\b"))
+    expect(page.locator("#countdown-announcer")).to_have_text(said)
+    expect(ends).to_have_text(earlier.astimezone(LONDON).strftime("%H:%M:%S %Z"))
+    left = (earlier - datetime.now(UTC)).total_seconds()
+    assert abs(countdown_seconds(page) - left) <= 3, (countdown.inner_text(), left)
 
 
 def _first_choice_question(answers: list[ModelAnswer]) -> ModelAnswer:
