@@ -822,6 +822,8 @@ def end_attempts(load: Load, env: dict[str, str]) -> int:
         close.isoformat(),
         "--reason",
         "fault test: end the attempts now",
+        # Closing now ends running attempts earlier: the CLI asks for that to be said.
+        "--allow-shorter",
     )
     # The override never moves a deadline before now, so every swept attempt's deadline
     # is at most a few seconds from here: wait for deadline + grace, with a margin.
