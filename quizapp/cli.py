@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from quizapp.bank.loader import load_bank
 from quizapp.config import private_sqlite_files
+from quizapp.context import db_session, grace, now
 from quizapp.models import Quiz, Role
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.bank_import import import_bank
@@ -34,7 +35,6 @@ from quizapp.services.errors import ServiceError
 from quizapp.services.exports import csv_lines, data_rows
 from quizapp.services.progress import Progress, Throttle
 from quizapp.services.users import create_user
-from quizapp.web import db_session, grace, now
 
 
 def migrate(url: str) -> None:
@@ -483,8 +483,7 @@ def export_csv(kind: str, quiz_key: str, column: str = "", column_id: str = "") 
     or the upload file of a VLE's gradebook (blackboard, canvas, moodle: final scores
     only; provisional ones are left out and listed on standard error), to standard
     output, streamed (a progress count goes to standard error)."""
-    from quizapp.services.exports import VLE_FILES, VleTarget, csv_style, vle_report
-    from quizapp.web.staff import EXPORTS
+    from quizapp.services.exports import EXPORTS, VLE_FILES, VleTarget, csv_style, vle_report
 
     session = db_session()
     quiz = session.scalars(select(Quiz).where(Quiz.key == quiz_key)).first()

@@ -530,3 +530,16 @@ def vle_report(session: Session, quiz_id: int, now: datetime, grace: timedelta) 
         else:
             final += 1
     return VleReport(final, provisional, not_finished)
+
+
+# Every CSV a quiz can be downloaded as (the staff pages and `quizapp export csv`):
+# kind -> rows(session, quiz_id, now, grace[, target]).
+EXPORTS: dict[str, Any] = {
+    "scores": scores_rows,  # one row per student, including non-starters
+    "responses": responses_rows,  # one row per attempt and slot
+    "gradebook": gradebook_rows,  # the university gradebook's upload
+    # Each VLE's own gradebook import (final scores only; provisional ones left out):
+    "blackboard": VLE_FILES["blackboard"].rows,
+    "canvas": VLE_FILES["canvas"].rows,
+    "moodle": VLE_FILES["moodle"].rows,
+}

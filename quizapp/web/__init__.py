@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from flask import Flask, current_app
-from sqlalchemy.orm import Session
+from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from quizapp.db import Database
+# The app's session, clock, grace and zone live in quizapp.context (shared with the
+# command line); re-exported here for the views.
+from quizapp.context import course_zone, db_session, grace, now
 
-
-def db_session() -> Session:
-    database: Database = current_app.extensions["quizapp_db"]
-    return database.session
-
-
-def now() -> datetime:
-    """The server's current time (UTC, aware): the only clock that decides anything."""
-    return current_app.config["QUIZAPP_CLOCK"]()
-
-
-def grace() -> timedelta:
-    return current_app.config["QUIZAPP_GRACE"]
-
-
-def course_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["QUIZAPP_TIMEZONE"])
+__all__ = ["course_zone", "db_session", "grace", "now", "init_web", "check_access_rules"]
 
 
 class IdConverter(IntegerConverter):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import islice
-from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
@@ -16,14 +15,12 @@ from quizapp.services.attempts import finalize_expired
 from quizapp.services.errors import InvalidInput, NotFound
 from quizapp.services.evidence import TIMELINE_COLUMNS, timeline
 from quizapp.services.exports import (
+    EXPORTS,
     VLE_FILES,
     VleTarget,
     csv_lines,
     csv_style,
     data_rows,
-    gradebook_rows,
-    responses_rows,
-    scores_rows,
     spreadsheet_safe,
     vle_report,
 )
@@ -54,17 +51,6 @@ def index() -> str:
         now=now(),
         undeclared_proxy=undeclared_proxy_seen(),
     )
-
-
-EXPORTS: dict[str, Any] = {
-    "scores": scores_rows,  # one row per student, including non-starters
-    "responses": responses_rows,  # one row per attempt and slot
-    "gradebook": gradebook_rows,  # the university gradebook's upload
-    # Each VLE's own gradebook import (final scores only; provisional ones left out):
-    "blackboard": VLE_FILES["blackboard"].rows,
-    "canvas": VLE_FILES["canvas"].rows,
-    "moodle": VLE_FILES["moodle"].rows,
-}
 
 
 def _target() -> VleTarget:

@@ -1,0 +1,52 @@
+"""The layers import one way only (docs/architecture.md): domain <- bank <- services <-
+web and cli; web and cli never import each other; nothing below the web imports Flask's
+request machinery. Read from the source, so a new module is checked the day it appears."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "quizapp"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _modules(folder: str) -> list[Path]:
+    root = PACKAGE / folder
+    return sorted(root.rglob("*.py")) if root.is_dir() else [PACKAGE / f"{folder}.py"]
+
+
+# layer -> what it must never import
+RULES = {
+    "domain": ("quizapp.bank", "quizapp.services", "quizapp.web", "quizapp.cli", "quizapp.models",
+               "quizapp.db", "flask", "sqlalchemy", "werkzeug", "wtforms"),
+    "bank": ("quizapp.services", "quizapp.web", "quizapp.cli", "quizapp.models", "quizapp.db",
+             "flask", "sqlalchemy"),
+    "services": ("quizapp.web", "quizapp.cli", "flask", "werkzeug", "wtforms", "flask_login"),
+    "models": ("quizapp.services", "quizapp.web", "quizapp.cli", "flask"),
+    "web": ("quizapp.cli",),
+    "cli": ("quizapp.web",),
+    "context": ("quizapp.web", "quizapp.cli", "quizapp.services"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("layer", sorted(RULES))
+def test_layers_import_one_way(layer):
+    found = []
+    for path in _modules(layer):
+        for name in _imports(path):
+            if any(name == bad or name.startswith(bad + ".") for bad in RULES[layer]):
+                found.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert found == []
