@@ -45,7 +45,7 @@ def _node() -> tuple[str | None, str]:
     try:
         from tests.sso import provider
     except (pytest.skip.Exception, pytest.fail.Exception) as reason:
-        return None, str(reason)
+        return None, str(reason).removeprefix("single sign-on tests skipped: ")
     return provider.NODE, ""
 
 
