@@ -51,6 +51,9 @@
   var retryDelay = 2000;
   var retryTimer = null;
   var finishing = false;
+  var timeIsUp = false;          // the countdown reached zero (until the server says otherwise)
+  var quietUntil = 0;
+  var finishTimer = null;            // no countdown warning until then: let an announcement be heard
   var finished = false;
   var warned = {};
   var held = {};                 // slot -> the values the server holds or is being sent
@@ -172,9 +175,12 @@
   function updateSummary(offline) {
     if (!summary) { return; }
     var waiting = Object.keys(pending).length;
-    if (finishing) {
-      summary.textContent = "Time is up. " +
-        (waiting ? "Sending your last answers…" : "Your answers are saved; finishing the attempt…");
+    if (timeIsUp) {
+      summary.textContent = "Time is up. " + (!waiting
+        ? "Your answers are saved; finishing the attempt…"
+        : offline
+          ? "No connection: your last answers are kept on this device and will be sent when it is back."
+          : "Sending your last answers…");
       summary.className = "save-summary problem";
       return;
     }
@@ -263,6 +269,9 @@
       banner.classList.toggle("earlier", before !== null && after !== null && after < before);
     }
     announce(text);
+    // A warning in the same moment would replace this text in the live region before a
+    // screen reader has read it.
+    quietUntil = Date.now() + 1500;
     if (after === null && countdown) {
       countdown.textContent = "no time limit";
       countdown.classList.remove("warning", "urgent");
@@ -534,7 +543,10 @@
     if (document.visibilityState === "hidden") { flush(true); }
   });
   window.addEventListener("pagehide", function () { flush(true); });
-  window.addEventListener("online", function () { retryDelay = 2000; flush(); });
+  window.addEventListener("online", function () {
+    retryDelay = 2000;
+    if (timeIsUp) { clearTimeout(finishTimer); finishAtDeadline(); } else { flush(); }
+  });
   document.querySelectorAll(".question-nav a").forEach(function (link) {
     link.addEventListener("click", function () { flush(); });
   });
@@ -550,15 +562,19 @@
 
   function timeUp() {
     finishing = true;
+    if (!timeIsUp) { announce("Time is up. Your last answers are being saved."); }
+    timeIsUp = true;
     if (countdown) { countdown.textContent = "0:00"; }
-    announce("Time is up. Your last answers are being saved.");
-    if (summary) {  // seen, not only heard
-      summary.textContent = "Time is up. Sending your last answers…";
-      summary.className = "save-summary problem";
-    }
-    // Send everything waiting (the server accepts saves for a short grace period),
-    // then ask the server to finish the attempt, then show the result.
+    updateSummary(false);  // seen, not only heard
     Object.keys(timers).forEach(function (slot) { clearTimeout(timers[slot]); });
+    finishAtDeadline();
+  }
+
+  // Send everything waiting (the server accepts saves for a short grace period), then
+  // ask the server to finish the attempt, then show the result. Offline, try again
+  // later, still "Time is up" on screen (not a flicker back to the countdown's states,
+  // and not a new announcement and time-up request every second).
+  function finishAtDeadline() {
     flush().then(function () {
       return api("POST", "/api/attempts/" + attemptId + "/time-up", {});
     }).then(function (r) {
@@ -566,11 +582,15 @@
         goToResult(r.data.result_url);
       } else {
         finishing = false;  // the server's clock says not yet: keep counting
+        timeIsUp = false;
         if (r.data) { followServerClock(r.data); }
+        updateSummary(false);
       }
     }).catch(function () {
-      finishing = false;
-      scheduleRetry();
+      updateSummary(true);
+      clearTimeout(finishTimer);
+      finishTimer = setTimeout(finishAtDeadline, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 30000);
     });
   }
 
@@ -581,6 +601,7 @@
     countdown.classList.toggle("warning", left <= 5 * 60 * 1000);
     countdown.classList.toggle("urgent", left <= 60 * 1000);
     [5, 1].forEach(function (minutes) {
+      if (Date.now() < quietUntil) { return; }  // the next tick says it
       if (!warned[minutes] && left <= minutes * 60 * 1000 && left > (minutes - 1) * 60 * 1000) {
         warned[minutes] = true;
         announce(minutes + (minutes === 1 ? " minute" : " minutes") + " left.");

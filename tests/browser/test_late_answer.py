@@ -159,11 +159,31 @@ def test_answer_typed_offline_before_the_deadline_is_kept_and_can_be_accepted(
     typed_at = datetime.fromisoformat(queued[slot2]["typedAt"].replace("Z", "+00:00"))
     assert typed_at < deadline, (typed_at, deadline)
 
-    # 3. Time runs out offline: said where it is seen, not only to screen readers.
+    # 3. Time runs out offline: said where it is seen, not only to screen readers, and
+    # said steadily: the summary keeps saying it (it used to flicker back to "No
+    # connection"), and it is announced once, not every second.
+    page.evaluate(
+        """() => {
+          window.__summaries = []; window.__spoken = [];
+          const watch = (id, into) => new MutationObserver(
+              () => into.push(document.getElementById(id).textContent))
+            .observe(document.getElementById(id),
+                     {childList: true, characterData: true, subtree: true});
+          watch('save-summary', window.__summaries);
+          watch('countdown-announcer', window.__spoken);
+        }"""
+    )
     expect(countdown).to_have_text("0:00", timeout=10_000)
     expect(summary).to_be_visible()
     expect(summary).to_contain_text("Time is up")
     expect(page.locator("#countdown-announcer")).to_contain_text("Time is up")
+    page.wait_for_timeout(3000)
+    after_zero = page.evaluate(
+        "() => window.__summaries.slice(window.__summaries.findIndex(t => t.startsWith('Time is up')))"
+    )
+    assert after_zero and all(t.startswith("Time is up") for t in after_zero), after_zero
+    spoken = page.evaluate("() => window.__spoken")
+    assert spoken.count("Time is up. Your last answers are being saved.") == 1, spoken
     assert pending_queue(page)[slot2]["values"] == ["42"], "the device dropped the answer"
 
     # 4. Back after the deadline plus its grace: the resend is refused but recorded, and

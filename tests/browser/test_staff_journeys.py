@@ -122,7 +122,13 @@ def test_monitor_extra_time_from_the_browser_and_scores_csv(new_context) -> None
     # so once, politely.
     expect(countdown).to_have_text(re.compile(r"^1:1[45]:\d\d$"), timeout=POLL_MS + 3000)
     expect(student.locator("#countdown-announcer")).to_have_text(
-        f"Your deadline has changed: you now have until {moved.astimezone(LONDON):%H:%M}."
+        f"Your deadline is now {moved.astimezone(LONDON):%H:%M %Z} (+15 min)"
+    )
+    expect(student.locator("#deadline-banner")).to_have_text(
+        f"Your deadline is now {moved.astimezone(LONDON):%H:%M %Z} (+15 min)"
+    )
+    expect(student.locator("#deadline-local")).to_have_text(
+        moved.astimezone(LONDON).strftime("%H:%M:%S %Z")
     )
     # Still the document rendered before the grant (its deadline attribute is the old one).
     assert countdown.get_attribute("data-deadline") == first_deadline.isoformat()
