@@ -112,10 +112,48 @@ def sanitise(fragment: str) -> str:
     )
 
 
+# ---------- blocks that may scroll sideways ----------
+# A code block, a display formula or a table wider than a phone's screen scrolls inside its
+# own box (app.css) rather than pushing the page sideways (WCAG 1.4.10). A box that scrolls
+# must be reachable by keyboard, or a keyboard user can never see the rest (WCAG 2.1.1;
+# axe's scrollable-region-focusable): each such block takes focus (tabindex="0", then the
+# arrow keys scroll it) and is a named region, so a screen reader says what has focus.
+# The attributes are added after sanitising, to fixed tags, with fixed text.
+SCROLL_LABELS = {
+    "code": "code, may scroll sideways",
+    "equation": "equation, may scroll sideways",
+    "table": "table, may scroll sideways",
+}
+
+
+def _region(kind: str) -> str:
+    return f'role="region" tabindex="0" aria-label="{SCROLL_LABELS[kind]}"'
+
+
+_PRE = re.compile(r"<pre(?=[\s>])")
+_MATH_DIV = re.compile(r'<div class="math (?:block|inline)"')
+_TABLE_OPEN = re.compile(r"<table(?=[\s>])")
+
+
+def scroll_regions(fragment: str) -> str:
+    """Sanitised HTML with each code block, display formula and table made a focusable,
+    named region: `<pre>` and the `<div class="math block">` around a display formula get
+    the attributes themselves, a table is wrapped in `<div class="scroll-x">`."""
+    fragment = _PRE.sub(lambda m: f"<pre {_region('code')}", fragment)
+    fragment = _MATH_DIV.sub(lambda m: f"{m[0]} {_region('equation')}", fragment)
+    if "<table" in fragment:
+        fragment = _TABLE_OPEN.sub(
+            lambda m: f'<div class="scroll-x" {_region("table")}><table', fragment
+        )
+        fragment = fragment.replace("</table>", "</table></div>")
+    return fragment
+
+
 @lru_cache(maxsize=4096)
 def render_markdown(text: str) -> str:
-    """Block Markdown (paragraphs, lists, code, display maths) to sanitised HTML."""
-    return sanitise(_MD.render(text))
+    """Block Markdown (paragraphs, lists, code, display maths) to sanitised HTML, with the
+    blocks that may scroll sideways reachable by keyboard (scroll_regions)."""
+    return scroll_regions(sanitise(_MD.render(text)))
 
 
 @lru_cache(maxsize=4096)
