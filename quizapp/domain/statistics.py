@@ -32,6 +32,13 @@ negative one means "the question is probably invalid"):
     negative:       discrimination index < 0
     weak:           0 <= discrimination index < 20 %
     undefined:      the discrimination index cannot be computed (zero variance)
+
+None of these is said of an item answered in fewer than MIN_ATTEMPTS_TO_JUDGE attempts:
+one student who got a question wrong makes its facility 0 % ("very hard"), and a
+correlation over a handful of attempts is mostly noise. Below the minimum the only flag
+is "too few attempts to judge"; the numbers are still shown. Ten follows the usual
+advice that item analysis needs a class, not a few students, to mean anything (Moodle
+computes from any number, and staff learnt to distrust its flags on small groups).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from fractions import Fraction
 VERY_EASY_ABOVE = Fraction(9, 10)
 VERY_HARD_BELOW = Fraction(1, 10)
 WEAK_DISCRIMINATION_BELOW = 0.2
+# Below this many attempts at an item, no flag judges it: "too few attempts to judge".
+MIN_ATTEMPTS_TO_JUDGE = 10
 
 # Reasons a statistic is undefined, shown to staff next to the blank value.
 TOO_FEW_ATTEMPTS = "needs at least two attempts"
@@ -63,6 +72,7 @@ class Flag(enum.StrEnum):
     NEGATIVE_DISCRIMINATION = "negative discrimination"
     WEAK_DISCRIMINATION = "weak discrimination"
     DISCRIMINATION_UNDEFINED = "discrimination undefined"
+    TOO_FEW_ATTEMPTS = "too few attempts to judge"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -216,7 +226,13 @@ class QuizStatistics:
 # --------------------------------------------------------------------------- computation
 
 
-def _flags(facility: Fraction | None, r: Correlation, n: int) -> tuple[Flag, ...]:
+def _flags(
+    facility: Fraction | None, r: Correlation, n: int, min_attempts: int
+) -> tuple[Flag, ...]:
+    if n == 0:
+        return ()
+    if n < min_attempts:
+        return (Flag.TOO_FEW_ATTEMPTS,)
     flags = []
     if facility is not None and facility > VERY_EASY_ABOVE:
         flags.append(Flag.VERY_EASY)
@@ -233,9 +249,13 @@ def _flags(facility: Fraction | None, r: Correlation, n: int) -> tuple[Flag, ...
 
 
 def item_statistics(
-    marks: Sequence[Fraction], rest: Sequence[Fraction], max_mark: Fraction
+    marks: Sequence[Fraction],
+    rest: Sequence[Fraction],
+    max_mark: Fraction,
+    min_attempts: int = MIN_ATTEMPTS_TO_JUDGE,
 ) -> ItemStatistics:
-    """One item: its marks, and for each of the same attempts the total of the other slots."""
+    """One item: its marks, and for each of the same attempts the total of the other slots.
+    Below `min_attempts` marks its only flag is "too few attempts to judge"."""
     n = len(marks)
     average = mean(marks)
     facility = None if average is None or max_mark == 0 else average / max_mark
@@ -250,7 +270,7 @@ def item_statistics(
         sd=sqrt(variance),
         discrimination=r.value,
         discrimination_undefined_because=r.undefined_because,
-        flags=_flags(facility, r, n),
+        flags=_flags(facility, r, n, min_attempts),
     )
 
 
@@ -279,6 +299,7 @@ def quiz_statistics(
     max_marks: Sequence[Fraction],
     slots: Sequence[int] | None = None,
     labels: Sequence[Sequence[str]] | None = None,
+    min_attempts: int = MIN_ATTEMPTS_TO_JUDGE,
 ) -> QuizStatistics:
     """Statistics of a quiz from `marks[attempt][slot index]` and `max_marks[slot index]`.
 
@@ -286,6 +307,9 @@ def quiz_statistics(
     says which question was drawn into that slot for that attempt; each slot then also
     reports its statistics per label (only the attempts given that question; their
     "rest" is still the total of that attempt's other slots).
+
+    An item (a slot, or one question drawn into it) with fewer than `min_attempts`
+    attempts is not judged: its only flag is Flag.TOO_FEW_ATTEMPTS.
     """
     k = len(max_marks)
     numbers = list(slots) if slots is not None else list(range(1, k + 1))
@@ -308,7 +332,7 @@ def quiz_statistics(
     slot_stats = []
     for j, number in enumerate(numbers):
         rest = [t - m for t, m in zip(totals, columns[j], strict=True)]
-        stats = item_statistics(columns[j], rest, Fraction(max_marks[j]))
+        stats = item_statistics(columns[j], rest, Fraction(max_marks[j]), min_attempts)
         others = columns[:j] + columns[j + 1 :]
         if k - 1 < 2:
             alpha_deleted, deleted_reason = None, TOO_FEW_SLOTS
@@ -328,6 +352,7 @@ def quiz_statistics(
                             [columns[j][i] for i in rows],
                             [rest[i] for i in rows],
                             Fraction(max_marks[j]),
+                            min_attempts,
                         ),
                     )
                 )

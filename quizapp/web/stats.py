@@ -13,7 +13,7 @@ from fractions import Fraction
 from flask import Blueprint, Response, render_template, request
 
 from quizapp.domain.scoring import format_mark
-from quizapp.domain.statistics import QuizStatistics, histogram
+from quizapp.domain.statistics import MIN_ATTEMPTS_TO_JUDGE, Flag, QuizStatistics, histogram
 from quizapp.services.exports import csv_lines
 from quizapp.services.statistics import (
     StatisticsReport,
@@ -161,6 +161,8 @@ def quiz(quiz_id: int) -> str:
         histogram=histogram_chart(report.stats),
         items=item_chart(report.stats),
         choices=list(WhichAttempts),
+        min_attempts=MIN_ATTEMPTS_TO_JUDGE,
+        too_few=Flag.TOO_FEW_ATTEMPTS,
         number=number,
         percent=percent,
     )

@@ -22,6 +22,10 @@ MARKS = [
 ]
 MAX = [F(1), F(1), F(2), F(2)]
 TOL = 1e-9
+# The data sets here are small enough to work out by hand, far below the minimum number
+# of attempts the flags need (st.MIN_ATTEMPTS_TO_JUDGE): the tests of the flag rules
+# judge them anyway; test_statistics_judgement.py covers the minimum itself.
+JUDGE_ANY = 1
 
 
 def _matrix(rows: list[list[int]]) -> list[list[F]]:
@@ -30,7 +34,7 @@ def _matrix(rows: list[list[int]]) -> list[list[F]]:
 
 @pytest.fixture
 def quiz() -> st.QuizStatistics:
-    return st.quiz_statistics(_matrix(MARKS), MAX, slots=[1, 2, 3, 4])
+    return st.quiz_statistics(_matrix(MARKS), MAX, slots=[1, 2, 3, 4], min_attempts=JUDGE_ANY)
 
 
 def test_quiz_level_statistics_by_hand(quiz):
@@ -116,7 +120,7 @@ def test_flags_for_easy_hard_negative_and_undefined():
     #   s3 0,0,1,1 and s4 1,1,0,1: s3's rest is 2,2,1,2 (mean 7/4), deviations of s3
     #   -1/2,-1/2,1/2,1/2 and of the rest 1/4,1/4,-3/4,1/4: products sum -1/2 < 0.
     rows = [[1, 0, 0, 1], [1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 1, 1]]
-    quiz = st.quiz_statistics(_matrix(rows), [F(1)] * 4)
+    quiz = st.quiz_statistics(_matrix(rows), [F(1)] * 4, min_attempts=JUDGE_ANY)
     s1, s2, s3, s4 = (s.stats for s in quiz.slots)
     assert s1.flags == (Flag.VERY_EASY, Flag.DISCRIMINATION_UNDEFINED)
     assert s1.discrimination is None
@@ -154,13 +158,18 @@ def test_one_attempt_defines_means_but_no_spread():
     assert first.stats.facility == 1 and first.stats.sd is None
     assert first.stats.discrimination is None
     assert first.stats.discrimination_undefined_because == st.TOO_FEW_ATTEMPTS
-    # Nothing can be defined from one attempt: no "undefined" flag on every slot.
-    assert first.stats.flags == (Flag.VERY_EASY,)
+    # One attempt judges nothing: not "very easy", and no "undefined" flag on every slot.
+    assert first.stats.flags == (Flag.TOO_FEW_ATTEMPTS,)
+    assert quiz.slots[1].stats.facility == 0 and quiz.slots[1].stats.flags == (
+        Flag.TOO_FEW_ATTEMPTS,
+    )  # not "very hard" from one student's wrong answer
     assert first.alpha_if_deleted is None
 
 
 def test_all_zero_marks():
-    quiz = st.quiz_statistics(_matrix([[0, 0], [0, 0], [0, 0]]), [F(1), F(2)])
+    quiz = st.quiz_statistics(
+        _matrix([[0, 0], [0, 0], [0, 0]]), [F(1), F(2)], min_attempts=JUDGE_ANY
+    )
     assert quiz.mean == 0 and quiz.median == 0 and quiz.variance == 0 and quiz.sd == 0
     assert quiz.alpha is None and quiz.alpha_undefined_because == st.TOTAL_ZERO_VARIANCE
     for slot in quiz.slots:
@@ -194,7 +203,7 @@ def test_quiz_without_slots():
 def test_per_question_statistics_in_a_pooled_slot():
     # Slot 1 drew question "p" for A, B, C and "q" for D, E, F (same marks as MARKS).
     labels = [["p" if i < 3 else "q", "x", "y", "z"] for i in range(6)]
-    quiz = st.quiz_statistics(_matrix(MARKS), MAX, labels=labels)
+    quiz = st.quiz_statistics(_matrix(MARKS), MAX, labels=labels, min_attempts=JUDGE_ANY)
     slot = quiz.slots[0]
     assert slot.labels == ("p", "q")
     p, q = (v.stats for v in slot.variants)
