@@ -23,7 +23,16 @@
         : "The table is being refreshed again.";
     }
   }
-  var COLUMNS = 7;
+  // Each cell carries its column's header as data-label, read from the table's own header
+  // row: at 640 px and below (a phone, or 200 % zoom) app.css shows each row as a card
+  // with those labels, as in the rows the server drew.
+  var LABELS = Array.prototype.map.call(
+    body.parentNode.querySelectorAll("thead th"),
+    function (th) { return th.textContent.trim(); });
+  var COLUMNS = LABELS.length || 8;
+  var interveneUrl = body.dataset.interveneUrl;
+  var finaliseUrl = body.dataset.finaliseUrl;  // for attempt 2147483647: replaced per row
+  var PLACEHOLDER = "/2147483647/";
 
   function cell(tag, text) {
     var el = document.createElement(tag);
@@ -31,13 +40,27 @@
     return el;
   }
 
+  function hidden(text) {
+    var span = cell("span", text);
+    span.className = "visually-hidden";
+    return span;
+  }
+
+  function link(href, text, more) {
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    a.appendChild(hidden(more));
+    return a;
+  }
+
   function studentCell(row) {
     var th = document.createElement("th");
     th.scope = "row";
-    var link = document.createElement("a");
-    link.href = row.student.url;
-    link.textContent = row.student.username;
-    th.appendChild(link);
+    var a = document.createElement("a");
+    a.href = row.student.url;
+    a.textContent = row.student.username;
+    th.appendChild(a);
     th.appendChild(document.createTextNode(" "));
     var name = cell("span", row.student.name);
     name.className = "muted";
@@ -57,6 +80,24 @@
     return td;
   }
 
+  // Extra time (the form names the student and shows their current deadline) and
+  // finalise now (its page shows the deadline too): nothing changes before a second step.
+  function actionsCell(row) {
+    var td = document.createElement("td");
+    td.className = "row-actions";
+    var username = row.student.username;
+    if (interveneUrl) {
+      td.appendChild(link(interveneUrl + "?student=" + encodeURIComponent(username),
+        "Extra time", " for " + username));
+      td.appendChild(document.createTextNode(" "));
+    }
+    if (finaliseUrl && finaliseUrl.indexOf(PLACEHOLDER) !== -1) {
+      td.appendChild(link(finaliseUrl.replace(PLACEHOLDER, "/" + row.attempt_id + "/"),
+        "Finalise now", " the attempt of " + username));
+    }
+    return td;
+  }
+
   function render(data) {
     var rows = document.createDocumentFragment();
     data.attempts.forEach(function (row) {
@@ -68,6 +109,10 @@
       tr.appendChild(cell("td", row.last_save_local || "no save yet"));
       tr.appendChild(cell("td", row.answered + " of " + row.slots));
       tr.appendChild(deviceCell(row));
+      tr.appendChild(actionsCell(row));
+      Array.prototype.forEach.call(tr.children, function (el, i) {
+        if (LABELS[i]) { el.setAttribute("data-label", LABELS[i]); }
+      });
       rows.appendChild(tr);
     });
     if (!data.attempts.length) {

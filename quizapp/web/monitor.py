@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from quizapp.domain.scoring import format_mark
 from quizapp.domain.timing import AttemptState
-from quizapp.models import Attempt
+from quizapp.models import Attempt, Quiz
 from quizapp.services import interventions, late_answers
 from quizapp.services import monitor as monitor_service
 from quizapp.services.catalog import quiz_or_404
@@ -193,6 +193,28 @@ def _local_input(value: datetime | None) -> datetime | None:
     return interventions.local_to_utc(value, course_zone()) if value is not None else None
 
 
+def _running_row(quiz_id: int, username: str | None) -> dict[str, Any] | None:
+    """The student's attempt in progress at this quiz as the live table shows it, so the
+    intervention form can state their current deadline before anything is applied."""
+    username = (username or "").strip()
+    if not username:
+        return None
+    moment = now()
+    view = monitor_service.overview(db_session(), quiz_id, moment, grace())
+    row = next((r for r in view.rows if r.username == username), None)
+    return _row_json(row, moment) if row is not None else None
+
+
+def _intervene_form(quiz: Quiz, form: GrantForm, status: int = 200) -> Any:
+    page = render_template(
+        "staff/intervene.html",
+        quiz=quiz,
+        form=form,
+        running=_running_row(quiz.id, form.student.data),
+    )
+    return (page, status) if status != 200 else page
+
+
 @bp.route("/<id:quiz_id>/intervene", methods=["GET", "POST"])
 @staff_required
 def intervene(quiz_id: int) -> Any:
@@ -202,9 +224,9 @@ def intervene(quiz_id: int) -> Any:
     if request.method == "GET":
         form.student.data = request.args.get("student", "")[:150]
         form.group.data = request.args.get("group", "")[:100]
-        return render_template("staff/intervene.html", quiz=quiz, form=form)
+        return _intervene_form(quiz, form)
     if not form.validate_on_submit():
-        return render_template("staff/intervene.html", quiz=quiz, form=form), 400
+        return _intervene_form(quiz, form, 400)
     student_name = (form.student.data or "").strip() or None
     group = (form.group.data or "").strip() or None
     try:
@@ -226,7 +248,7 @@ def intervene(quiz_id: int) -> Any:
         )
     except ServiceError as exc:
         flash(exc.message, "error")
-        return render_template("staff/intervene.html", quiz=quiz, form=form), exc.status
+        return _intervene_form(quiz, form, exc.status)
     flash(_grant_message(result), "success")
     if result.user_id is not None:
         return redirect(url_for("monitor.student", user_id=result.user_id))

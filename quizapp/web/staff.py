@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import islice
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
@@ -159,12 +161,36 @@ def _audit_filters() -> tuple[int | None, int | None, str]:
     return student_id, quiz_id, "-".join(labels) or "all"
 
 
+def _detail_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value
+    # Numbers, booleans, lists and objects as compact JSON (an answer can be any of them).
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def detail_lines(details: str) -> list[tuple[str, str]]:
+    """An event's details (canonical JSON, as in the CSV) as "key: value" lines for the
+    page, keys with underscores read as words; details that are not an object stay one
+    line. The template escapes both halves."""
+    try:
+        data = json.loads(details) if details else {}
+    except ValueError:
+        return [("", details)]
+    if not isinstance(data, dict):
+        return [("", _detail_value(data))]
+    return [(str(key).replace("_", " "), _detail_value(value)) for key, value in data.items()]
+
+
 @bp.route("/audit")
 @staff_required
 def audit() -> str:
     student_id, quiz_id, label = _audit_filters()
     rows = list(islice(timeline(db_session(), student_id=student_id, quiz_id=quiz_id), 2000))
-    return render_template("staff/audit.html", rows=rows, label=label, args=request.args)
+    return render_template(
+        "staff/audit.html", rows=rows, label=label, args=request.args, detail_lines=detail_lines
+    )
 
 
 @bp.route("/audit.csv")
