@@ -74,6 +74,37 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={WRITE_OPTION: True})
 
 
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """One transaction that writes, the only shape a service writes in: it begins as
+    begin_write does (the write lock up front on SQLite), commits when the block ends,
+    and rolls back if anything in it raises, so nothing is ever half-written. Inner
+    steps never commit or roll back; a service that must give up without an error
+    raises, and the block undoes everything."""
+    begin_write(session)
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def end_snapshot(session: Session) -> None:
+    """End a read-only transaction: its snapshot (to see what others committed since) and,
+    on SQLite, its read mark, before work that must hold nothing (grading). Loaded
+    objects stay loaded (expire_on_commit is off); nothing is written, since nothing
+    was changed in a read."""
+    if session.in_transaction():
+        session.commit()
+
+
+def discard(session: Session) -> None:
+    """After an error outside a unit of work (the sweeper's recovery): whatever
+    transaction is open is rolled back, and the session can go on with the next task."""
+    session.rollback()
+
+
 class Database:
     """One engine and a request/thread-scoped session; attached to an app with init_app."""
 

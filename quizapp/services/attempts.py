@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import discard, end_snapshot, unit_of_work
 from quizapp.domain.layout import LayoutEntry, LayoutError, SlotPlan, build_layout
 from quizapp.domain.qtypes.base import AnswerOutOfBounds, Grade, GradeStatus, InvalidSubmission
 from quizapp.domain.questions import canonical_json
@@ -146,7 +146,6 @@ def start_attempt(
     except LayoutError as exc:
         raise Conflict(f"This quiz cannot be started: {exc}. Please tell the examiner.") from exc
 
-    begin_write(session)
     attempt = Attempt(
         quiz_id=quiz.id,
         user_id=user.id,
@@ -158,23 +157,23 @@ def start_attempt(
         deadline_at=timing.deadline_if_started_at(now),
         max_score=total(e.marks for e in layout),
     )
-    session.add(attempt)
     try:
-        session.flush()
-        audit.record(
-            session,
-            "start",
-            now,
-            actor_id=user.id,
-            subject_id=user.id,
-            quiz_id=quiz.id,
-            attempt_id=attempt.id,
-            ip=ip,
-            deadline=attempt.deadline_at.isoformat() if attempt.deadline_at else None,
-        )
-        session.commit()
+        with unit_of_work(session):
+            session.add(attempt)
+            session.flush()
+            audit.record(
+                session,
+                "start",
+                now,
+                actor_id=user.id,
+                subject_id=user.id,
+                quiz_id=quiz.id,
+                attempt_id=attempt.id,
+                ip=ip,
+                deadline=attempt.deadline_at.isoformat() if attempt.deadline_at else None,
+            )
     except IntegrityError:
-        session.rollback()
+        # Another tab's start won (the one-in-progress index): return its attempt.
         winner = in_progress_attempt(session, quiz.id, user.id)
         if winner is None:
             raise Conflict("Could not start the quiz; please try again.") from None
@@ -324,35 +323,44 @@ def save_answers(
     own claim of when the value was typed, kept with it.
     """
     check_save_bounds(submitted, seq)
-    begin_write(session)
-    locked = _lock_for_save(session, attempt_id)
-    if locked is None or (owner_id is not None and locked.user_id != owner_id):
-        session.rollback()
-        raise NotFound("No such attempt.")
-    if locked.state is AttemptState.IN_PROGRESS and not accepts_saves(
-        locked.deadline_at, now, grace
-    ):
-        session.rollback()
+    with unit_of_work(session):
+        locked = _lock_for_save(session, attempt_id)
+        if locked is None or (owner_id is not None and locked.user_id != owner_id):
+            raise NotFound("No such attempt.")
+        if locked.state is AttemptState.IN_PROGRESS and accepts_saves(
+            locked.deadline_at, now, grace
+        ):
+            return _save(session, locked, submitted, seq, now, ip, client, typed_at)
+    # Refused: finished, or its time is over (then finalised first, as any request does).
+    state = locked.state
+    if state is AttemptState.IN_PROGRESS:
         attempt = session.get(Attempt, attempt_id, populate_existing=True)
         assert attempt is not None
         finalize_if_expired(session, attempt, now, grace)
         state = attempt.state
-    else:
-        state = locked.state
-    if state is not AttemptState.IN_PROGRESS:
-        session.rollback()
-        outcome = LogOutcome.LATE if state is AttemptState.TIMED_OUT else LogOutcome.AFTER_FINISH
-        recorded = _record_refused(
-            session, locked, submitted, seq, now, ip, client, typed_at, outcome
-        )
-        message = (
-            TIME_OVER
-            if outcome is LogOutcome.LATE
-            else "This attempt has already been submitted; no more answers can be saved."
-        )
-        if recorded:
-            message += " What you sent has been recorded for staff to see."
-        raise Conflict(message, recorded=recorded)
+    outcome = LogOutcome.LATE if state is AttemptState.TIMED_OUT else LogOutcome.AFTER_FINISH
+    recorded = _record_refused(session, locked, submitted, seq, now, ip, client, typed_at, outcome)
+    message = (
+        TIME_OVER
+        if outcome is LogOutcome.LATE
+        else "This attempt has already been submitted; no more answers can be saved."
+    )
+    if recorded:
+        message += " What you sent has been recorded for staff to see."
+    raise Conflict(message, recorded=recorded)
+
+
+def _save(
+    session: Session,
+    locked: _LockedAttempt,
+    submitted: Mapping[int, Sequence[str]],
+    seq: int,
+    now: datetime,
+    ip: str,
+    client: str,
+    typed_at: datetime | None,
+) -> SaveOutcome:
+    """The save itself, inside the caller's unit of work on the locked attempt."""
     values = _accepted_values(session, locked, submitted)
     stored = _stored_answers(session, locked.id, values.keys())
     if locked.flag_concurrent_use and locked.concurrent_use_at is None:
@@ -380,7 +388,6 @@ def save_answers(
             results.append(SaveResult(slot, status, newer.saved_at, newer.seq))
     if logged:
         session.connection().execute(_LOG_ANSWER, logged)
-    session.commit()
     return SaveOutcome(results, locked.deadline_at)
 
 
@@ -422,44 +429,43 @@ def _record_refused(
     """Keep a save the attempt no longer takes, in its own short transaction, with an
     audit event. False when the values do not fit the questions (they were refused for
     that anyway, and the browser keeps its copy)."""
-    begin_write(session)
     try:
-        values = _accepted_values(session, locked, submitted)
+        with unit_of_work(session):
+            values = _accepted_values(session, locked, submitted)
+            # A form post carries every answer on the page: keep only what differs from
+            # the answers stored (an untouched answer is no evidence of anything).
+            stored = _stored_answers(session, locked.id, values.keys())
+            values = {
+                slot: value
+                for slot, value in values.items()
+                if (stored[slot].value != value if slot in stored else value is not None)
+            }
+            if values:
+                session.connection().execute(
+                    _LOG_ANSWER,
+                    [
+                        answer_log_row(
+                            locked.id, slot, value, seq, now, ip, client, typed_at, outcome
+                        )
+                        for slot, value in values.items()
+                    ],
+                )
+                audit.record(
+                    session,
+                    "refused_save",
+                    now,
+                    subject_id=locked.user_id,
+                    quiz_id=locked.quiz_id,
+                    attempt_id=locked.id,
+                    ip=ip,
+                    client=client[:32],
+                    outcome=outcome.value,
+                    slots=sorted(values),
+                    seq=seq,
+                    typed_at=typed_at.isoformat() if typed_at else None,
+                )
     except InvalidInput:
         return False
-    # A form post carries every answer on the page: keep only what differs from the
-    # answers stored (an untouched answer is no evidence of anything).
-    stored = _stored_answers(session, locked.id, values.keys())
-    values = {
-        slot: value
-        for slot, value in values.items()
-        if (stored[slot].value != value if slot in stored else value is not None)
-    }
-    if not values:
-        session.rollback()
-        return True
-    session.connection().execute(
-        _LOG_ANSWER,
-        [
-            answer_log_row(locked.id, slot, value, seq, now, ip, client, typed_at, outcome)
-            for slot, value in values.items()
-        ],
-    )
-    audit.record(
-        session,
-        "refused_save",
-        now,
-        subject_id=locked.user_id,
-        quiz_id=locked.quiz_id,
-        attempt_id=locked.id,
-        ip=ip,
-        client=client[:32],
-        outcome=outcome.value,
-        slots=sorted(values),
-        seq=seq,
-        typed_at=typed_at.isoformat() if typed_at else None,
-    )
-    session.commit()
     return True
 
 
@@ -475,7 +481,6 @@ def _accepted_values(
     }
     unknown = sorted(set(submitted) - set(entries))
     if unknown:
-        session.rollback()
         raise InvalidInput(f"Question {unknown[0]} is not part of this attempt.")
     questions = questions_by_version(session, (entries[slot].version_id for slot in submitted))
     values: dict[int, Any] = {}
@@ -484,10 +489,8 @@ def _accepted_values(
         try:
             values[slot] = questions[entry.version_id].body.accept(entry.variant, raw)
         except AnswerOutOfBounds as exc:
-            session.rollback()
             raise Unprocessable(f"Question {slot}: {exc}") from exc
         except InvalidSubmission as exc:
-            session.rollback()
             raise InvalidInput(f"Question {slot}: {exc}") from exc
     return values
 
@@ -619,37 +622,47 @@ def finalize_attempt(
     for round_ in range(_SNAPSHOT_TRIES if claimed else 0, _SNAPSHOT_TRIES + 1):
         under_lock = round_ == _SNAPSHOT_TRIES
         if not under_lock:
-            if session.in_transaction():
-                session.commit()
+            end_snapshot(session)
             answers = current_answers(session, attempt.id)
             # Copied now: the identity map refreshes these objects on the next read.
             graded_versions = _versions(answers)
             questions = attempt_questions(session, attempt)
-            session.commit()  # grading holds no snapshot and no lock
+            end_snapshot(session)  # grading holds no snapshot and no lock
             graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
-        begin_write(session)
-        changed = session.execute(
-            update(Attempt)
-            .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
-            .values(state=state, finished_at=finished_at, finish_reason=reason)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if changed != 1:
-            session.rollback()
+        try:
+            with unit_of_work(session):
+                changed = session.execute(
+                    update(Attempt)
+                    .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
+                    .values(state=state, finished_at=finished_at, finish_reason=reason)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if changed != 1:
+                    raise _FinishedElsewhere
+                stored = current_answers(session, attempt.id)
+                if under_lock:
+                    answers = stored
+                    questions = attempt_questions(session, attempt)
+                    values = {s: a.value for s, a in answers.items()}
+                    graded = grade_answers(attempt.id, questions, values)
+                elif _versions(stored) != graded_versions:
+                    raise _AnswersChanged  # a save landed after the snapshot: grade again
+                _write_grades(session, attempt, graded, answers, now, reason, staff_audit)
+        except _FinishedElsewhere:
             session.refresh(attempt)
             return False
-        stored = current_answers(session, attempt.id)
-        if under_lock:
-            answers = stored
-            questions = attempt_questions(session, attempt)
-            graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
-        elif _versions(stored) != graded_versions:
-            session.rollback()  # a save landed after the snapshot: grade what is stored now
+        except _AnswersChanged:
             continue
-        _write_grades(session, attempt, graded, answers, now, reason, staff_audit)
-        session.commit()
         return True
     raise AssertionError("unreachable: the last round grades under the lock")
+
+
+class _FinishedElsewhere(Exception):
+    """Another finaliser's conditional UPDATE won: nothing to do here."""
+
+
+class _AnswersChanged(Exception):
+    """The answers stored are no longer those graded: undo the claim, grade again."""
 
 
 def _versions(answers: Mapping[int, Answer]) -> dict[int, int]:
@@ -743,7 +756,7 @@ def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: i
             .order_by(Attempt.deadline_at)
             .limit(batch + len(failed))
         ).all()
-        session.rollback()
+        end_snapshot(session)
         ids = [i for i in ids if i not in failed]
         if not ids:
             return done
@@ -766,7 +779,7 @@ def _finalize_contained(
         return finalize_attempt(session, attempt, now, FinishReason.DEADLINE, claimed=claimed)
     except Exception:
         log.exception("sweeper: could not finalise attempt %s", attempt.id)
-        session.rollback()
+        discard(session)
         session.refresh(attempt)
         return False
 
@@ -792,7 +805,7 @@ def _finalize_expired_skip_locked(session: Session, now: datetime, grace: timede
             claim = claim.where(Attempt.id.not_in(failed))
         attempt = session.scalars(claim).first()
         if attempt is None:
-            session.rollback()
+            end_snapshot(session)
             return done
         if _finalize_contained(session, attempt, now, claimed=True):
             done += 1
@@ -820,24 +833,23 @@ def set_flag(session: Session, attempt: Attempt, slot: int, flagged: bool) -> No
         raise InvalidInput(f"Question {slot} is not part of this attempt.")
     if attempt.state is not AttemptState.IN_PROGRESS:
         raise Conflict("This attempt has finished.")
-    begin_write(session)
     # One statement each way, no read first: two tabs flagging at once (a check, then an
     # insert) raced into a uniqueness error, a 500, on PostgreSQL.
-    if flagged:
-        connection = session.connection()
-        dialect_insert = (
-            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        )
-        connection.execute(
-            dialect_insert(SlotFlag)
-            .values(attempt_id=attempt.id, slot=slot)
-            .on_conflict_do_nothing(index_elements=[SlotFlag.attempt_id, SlotFlag.slot])
-        )
-    else:
-        session.execute(
-            delete(SlotFlag).where(SlotFlag.attempt_id == attempt.id, SlotFlag.slot == slot)
-        )
-    session.commit()
+    with unit_of_work(session):
+        if flagged:
+            connection = session.connection()
+            dialect_insert = (
+                postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+            )
+            connection.execute(
+                dialect_insert(SlotFlag)
+                .values(attempt_id=attempt.id, slot=slot)
+                .on_conflict_do_nothing(index_elements=[SlotFlag.attempt_id, SlotFlag.slot])
+            )
+        else:
+            session.execute(
+                delete(SlotFlag).where(SlotFlag.attempt_id == attempt.id, SlotFlag.slot == slot)
+            )
 
 
 def current_marks(session: Session, attempt_id: int) -> dict[int, Mark]:

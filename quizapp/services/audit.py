@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.models import AuditEvent
 
 
@@ -41,6 +41,5 @@ def record(
 
 def record_now(session: Session, action: str, at: datetime, **kwargs: Any) -> None:
     """Record an event that is a transaction of its own (a login, a failed login)."""
-    begin_write(session)
-    record(session, action, at, **kwargs)
-    session.commit()
+    with unit_of_work(session):
+        record(session, action, at, **kwargs)

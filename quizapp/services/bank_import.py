@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from quizapp.bank.assets import ASSET_TYPES, frozen_digests
 from quizapp.bank.loader import Bank, LoadedQuiz
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.release import policy_after_import
 from quizapp.models import BankAsset, Question, QuestionVersion, Quiz, QuizSlot, utcnow
@@ -60,15 +60,10 @@ def import_bank(session: Session, bank: Bank) -> ImportReport:
     if not bank.ok:
         raise InvalidInput(f"The bank has {len(bank.problems)} problem(s); nothing was imported.")
     report = ImportReport()
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         _sync_questions(session, bank, report)
         for loaded in bank.quizzes.values():
             _sync_quiz(session, loaded, report)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return report
 
 

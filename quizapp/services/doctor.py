@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from quizapp.db import begin_write
+from quizapp.db import discard, unit_of_work
 from quizapp.domain.text_checks import describe, invalid_characters, repaired
 from quizapp.models import (
     Answer,
@@ -112,17 +112,16 @@ def scan_text(session: Session) -> TextReport:
             found = tuple(_bad_characters(value))
             if found:
                 report.rows.append(BadRow(column, row_id, attempt_id, found))
-        session.rollback()  # end the read snapshot between tables
+        discard(session)  # end the read snapshot between tables
     return report
 
 
 def repair_text(session: Session, report: TextReport, now: datetime) -> int:
     """Replace every bad character of the rows in `report` by U+FFFD, all in one
     transaction, each row audited with what was found. Returns the rows changed."""
-    session.rollback()
-    begin_write(session)
+    discard(session)  # end the scan's snapshot
     changed = 0
-    try:
+    with unit_of_work(session):
         for bad in report.rows:
             column = bad.column
             current = session.execute(
@@ -148,10 +147,6 @@ def repair_text(session: Session, report: TextReport, now: datetime) -> int:
                 replacement="U+FFFD",
             )
             changed += 1
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     report.repaired = changed
     return changed
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.models import AuthSession, User
 from quizapp.services import audit
 from quizapp.services.errors import NotFound
@@ -42,34 +42,33 @@ def open_session(
     session id for the cookie (never stored as such)."""
     assert method in SESSION_METHODS, method
     session_id = secrets.token_urlsafe(32)
-    begin_write(session)
-    session.add(
-        AuthSession(
-            id=_digest(session_id),
-            user_id=user.id,
-            session_version=user.session_version,
-            method=method,
-            created_at=now,
-            ip=ip[:64],
+    with unit_of_work(session):
+        session.add(
+            AuthSession(
+                id=_digest(session_id),
+                user_id=user.id,
+                session_version=user.session_version,
+                method=method,
+                created_at=now,
+                ip=ip[:64],
+            )
         )
-    )
-    session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(last_login_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    audit.record(
-        session,
-        "login",
-        now,
-        actor_id=user.id,
-        subject_id=user.id,
-        ip=ip,
-        method=method,
-        **details,
-    )
-    session.commit()
+        session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(last_login_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(
+            session,
+            "login",
+            now,
+            actor_id=user.id,
+            subject_id=user.id,
+            ip=ip,
+            method=method,
+            **details,
+        )
     return session_id
 
 
@@ -103,16 +102,15 @@ def user_of_session(session: Session, user_id: int, session_id: str | None) -> U
 
 def close_session(session: Session, user: User, session_id: str | None, now: datetime) -> None:
     """Logout: this session only (the student's other devices keep theirs)."""
-    begin_write(session)
-    if session_id:
-        session.execute(
-            update(AuthSession)
-            .where(AuthSession.id == _digest(session_id), AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    audit.record(session, "logout", now, actor_id=user.id, subject_id=user.id)
-    session.commit()
+    with unit_of_work(session):
+        if session_id:
+            session.execute(
+                update(AuthSession)
+                .where(AuthSession.id == _digest(session_id), AuthSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        audit.record(session, "logout", now, actor_id=user.id, subject_id=user.id)
 
 
 def end_all_sessions(
@@ -126,18 +124,17 @@ def end_all_sessions(
 ) -> None:
     """Every session of a user ends at its next request ("sign out everywhere", and a
     password change, reset or disabled account call this in their own transaction)."""
-    begin_write(session)
-    bump_session_version(session, user_id)
-    audit.record(
-        session,
-        "sessions_ended",
-        now,
-        actor_id=by.id if by is not None else user_id,
-        subject_id=user_id,
-        ip=ip,
-        reason=reason[:500],
-    )
-    session.commit()
+    with unit_of_work(session):
+        bump_session_version(session, user_id)
+        audit.record(
+            session,
+            "sessions_ended",
+            now,
+            actor_id=by.id if by is not None else user_id,
+            subject_id=user_id,
+            ip=ip,
+            reason=reason[:500],
+        )
 
 
 def bump_session_version(session: Session, user_id: int) -> None:
@@ -150,5 +147,4 @@ def bump_session_version(session: Session, user_id: int) -> None:
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
-        session.rollback()
         raise NotFound("No such user.")

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt, FinishReason, Quiz, QuizOverride, User, UserGroup
 from quizapp.services import attempts as attempt_service
@@ -248,43 +248,41 @@ def reopen(
         "previous_receipt": attempt.receipt,
         "previous_deadline": attempt.deadline_at.isoformat() if attempt.deadline_at else None,
     }
-    begin_write(session)
-    try:
-        changed = session.execute(
-            update(Attempt)
-            .where(Attempt.id == attempt.id, Attempt.state != AttemptState.IN_PROGRESS)
-            .values(
-                state=AttemptState.IN_PROGRESS,
-                finished_at=None,
-                finish_reason=None,
-                deadline_at=deadline,
-                score=None,
-                receipt=None,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(
-            "The student already has another attempt at this quiz in progress; finalise it first."
-        ) from None
-    if changed != 1:
-        session.rollback()
-        raise Conflict("This attempt was reopened meanwhile.")
-    audit.record(
-        session,
-        "reopen",
-        now,
-        actor_id=by.id,
-        subject_id=attempt.user_id,
-        quiz_id=attempt.quiz_id,
-        attempt_id=attempt.id,
-        ip=ip,
-        reason=why,
-        deadline=deadline.isoformat(),
-        **before,
-    )
-    session.commit()
+    with unit_of_work(session):
+        try:
+            changed = session.execute(
+                update(Attempt)
+                .where(Attempt.id == attempt.id, Attempt.state != AttemptState.IN_PROGRESS)
+                .values(
+                    state=AttemptState.IN_PROGRESS,
+                    finished_at=None,
+                    finish_reason=None,
+                    deadline_at=deadline,
+                    score=None,
+                    receipt=None,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        except IntegrityError:
+            raise Conflict(
+                "The student already has another attempt at this quiz in progress; "
+                "finalise it first."
+            ) from None
+        if changed != 1:
+            raise Conflict("This attempt was reopened meanwhile.")
+        audit.record(
+            session,
+            "reopen",
+            now,
+            actor_id=by.id,
+            subject_id=attempt.user_id,
+            quiz_id=attempt.quiz_id,
+            attempt_id=attempt.id,
+            ip=ip,
+            reason=why,
+            deadline=deadline.isoformat(),
+            **before,
+        )
     session.refresh(attempt)
     return attempt
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import discard, end_snapshot, unit_of_work
 from quizapp.domain.passwords import password_problem
 from quizapp.models import Invitation, Role, User
 from quizapp.services import audit
@@ -181,13 +181,8 @@ def invite(
     """A new link for each of `users`, in one transaction; older unused links of the
     same accounts stop working. Audited per account (invitation_created)."""
     lifetime = validity(days)
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         issued = _issue(session, users, now, lifetime, by_id, ip, "invitation_created")
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return issued
 
 
@@ -271,8 +266,7 @@ def reset_password(
     """Staff reset: the password stops working, every session ends, and a new link is
     issued (older links stop working). Audited (password_reset)."""
     lifetime = validity(days)
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         user = session.get(User, user_id)
         if user is None:
             raise NotFound("No such user.")
@@ -291,10 +285,6 @@ def reset_password(
             had_password=had_password,
         )  # fmt: skip
         (issued,) = _issue(session, [user], now, lifetime, by.id, ip, "invitation_created")
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     session.expire(user)
     return issued
 
@@ -374,10 +364,9 @@ def redeem(session: Session, token: str, password: str, now: datetime, *, ip: st
     problem = password_problem(password, username=user.username, email=user.email, name=user.name)
     if problem:
         raise InvalidInput(problem)
-    session.commit()  # no transaction open while hashing
+    end_snapshot(session)  # no transaction open while hashing
     hashed = hash_password(password)
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         used = session.execute(
             update(Invitation)
             .where(
@@ -389,7 +378,6 @@ def redeem(session: Session, token: str, password: str, now: datetime, *, ip: st
             .execution_options(synchronize_session=False)
         ).rowcount
         if used != 1:
-            session.rollback()
             raise LinkNotUsable(look_up(session, token, now))
         changed = session.execute(
             update(User)
@@ -398,7 +386,6 @@ def redeem(session: Session, token: str, password: str, now: datetime, *, ip: st
             .execution_options(synchronize_session=False)
         ).rowcount
         if changed != 1:
-            session.rollback()
             raise LinkNotUsable(LinkInfo(LinkState.DISABLED, info.invitation, user))
         bump_session_version(session, user.id)
         audit.record(
@@ -411,10 +398,6 @@ def redeem(session: Session, token: str, password: str, now: datetime, *, ip: st
             method="invitation",
             invitation_id=invitation_id,
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     session.expire(user)
     refreshed = session.get(User, user.id)
     assert refreshed is not None
@@ -440,10 +423,9 @@ def set_password(
     problem = password_problem(password, username=user.username, email=user.email, name=user.name)
     if problem:
         raise InvalidInput(problem)
-    session.commit()  # no transaction open while hashing
+    end_snapshot(session)  # no transaction open while hashing
     hashed = hash_password(password)
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         session.execute(
             update(User)
             .where(User.id == user_id)
@@ -461,10 +443,6 @@ def set_password(
             session, "password_set", now, actor_id=by_id, subject_id=user_id, ip=ip,
             method=method,
         )  # fmt: skip
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     session.expire(user)
     return user
 
@@ -621,12 +599,11 @@ def send_invitations(
     the server accepted, with one audit event for the batch. No transaction is open
     while the mail server is talked to."""
     contact = _contact(by)
-    session.rollback()
+    discard(session)  # no transaction open while the mail server is talked to
     deliveries = send_all(settings, (message_for(i, base_url, zone, contact) for i in issued))
     sent_ids = [d.key for d in deliveries if d.sent]
     names = {i.invitation_id: i.username for i in issued}
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         for start in range(0, len(sent_ids), _CHUNK):
             session.execute(
                 update(Invitation)
@@ -643,10 +620,6 @@ def send_invitations(
             sent=len(sent_ids),
             failed={names[d.key]: (d.error or "")[:200] for d in deliveries if not d.sent},
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return MailReport(deliveries)
 
 

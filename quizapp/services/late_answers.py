@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import end_snapshot, unit_of_work
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, AnswerLog, Attempt, AuditEvent, LogOutcome, Mark, User
 from quizapp.services import audit
@@ -127,64 +127,61 @@ def accept_refused_answer(
     if row.slot not in entries:
         raise NotFound("This attempt has no such question.")
     graded = grade_answers(attempt.id, [entries[row.slot]], {row.slot: row.value})[0]
-    session.commit()  # graded with no lock held; the write below is short
+    end_snapshot(session)  # graded with no lock held; the write below is short
 
-    begin_write(session)
-    (attempt,) = lock_attempts(session, [attempt.id])
-    if attempt.state is AttemptState.IN_PROGRESS:
-        session.rollback()
-        raise Conflict("This attempt was reopened meanwhile: the student can save the answer.")
-    if _accepted_already(session, attempt.id, log_id):
-        session.rollback()
-        raise Conflict("This answer was accepted already.")
-    before = session.scalars(
-        select(Answer).where(Answer.attempt_id == attempt.id, Answer.slot == row.slot)
-    ).first()
-    old_value = before.value if before is not None else None
-    seq = max(row.seq, (before.seq if before is not None else 0) + 1)
-    upsert_answer(session, attempt.id, row.slot, row.value, seq, now)
-    session.connection().execute(
-        AnswerLog.__table__.insert(),
-        [answer_log_row(attempt.id, row.slot, row.value, seq, now, ip, "staff", None, None)],
-    )
-    entry = graded.entry
-    session.add(
-        Mark(
-            attempt_id=attempt.id,
-            slot=row.slot,
-            version_id=entry.version_id,
-            fraction=graded.grade.fraction,
-            marks=graded.mark,
-            status=graded.grade.status.value,
-            feedback=graded.grade.feedback,
-            source="auto",
-            created_at=now,
-            created_by=by.id,
+    with unit_of_work(session):
+        (attempt,) = lock_attempts(session, [attempt.id])
+        if attempt.state is AttemptState.IN_PROGRESS:
+            raise Conflict("This attempt was reopened meanwhile: the student can save the answer.")
+        if _accepted_already(session, attempt.id, log_id):
+            raise Conflict("This answer was accepted already.")
+        before = session.scalars(
+            select(Answer).where(Answer.attempt_id == attempt.id, Answer.slot == row.slot)
+        ).first()
+        old_value = before.value if before is not None else None
+        seq = max(row.seq, (before.seq if before is not None else 0) + 1)
+        upsert_answer(session, attempt.id, row.slot, row.value, seq, now)
+        session.connection().execute(
+            AnswerLog.__table__.insert(),
+            [answer_log_row(attempt.id, row.slot, row.value, seq, now, ip, "staff", None, None)],
         )
-    )
-    old_total = attempt.score
-    recompute_scores(session, [attempt])
-    audit.record(
-        session,
-        ACCEPT_ACTION,
-        now,
-        actor_id=by.id,
-        subject_id=attempt.user_id,
-        quiz_id=attempt.quiz_id,
-        attempt_id=attempt.id,
-        ip=ip,
-        reason=why[:500],
-        log_id=row.id,
-        slot=row.slot,
-        outcome=row.outcome.value if row.outcome else None,
-        received_at=row.received_at.isoformat(),
-        old_value=old_value,
-        value=row.value,
-        mark=str(graded.mark),
-        old_total=str(old_total) if old_total is not None else None,
-        total=str(attempt.score),
-    )
-    session.commit()
+        entry = graded.entry
+        session.add(
+            Mark(
+                attempt_id=attempt.id,
+                slot=row.slot,
+                version_id=entry.version_id,
+                fraction=graded.grade.fraction,
+                marks=graded.mark,
+                status=graded.grade.status.value,
+                feedback=graded.grade.feedback,
+                source="auto",
+                created_at=now,
+                created_by=by.id,
+            )
+        )
+        old_total = attempt.score
+        recompute_scores(session, [attempt])
+        audit.record(
+            session,
+            ACCEPT_ACTION,
+            now,
+            actor_id=by.id,
+            subject_id=attempt.user_id,
+            quiz_id=attempt.quiz_id,
+            attempt_id=attempt.id,
+            ip=ip,
+            reason=why[:500],
+            log_id=row.id,
+            slot=row.slot,
+            outcome=row.outcome.value if row.outcome else None,
+            received_at=row.received_at.isoformat(),
+            old_value=old_value,
+            value=row.value,
+            mark=str(graded.mark),
+            old_total=str(old_total) if old_total is not None else None,
+            total=str(attempt.score),
+        )
     return attempt
 
 

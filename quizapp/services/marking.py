@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.domain.layout import LayoutEntry
 from quizapp.domain.qtypes.base import Grade, GradeStatus
 from quizapp.domain.questions import Question
@@ -488,8 +488,7 @@ def mark_answer(
     `based_on` is the id of the mark the examiner saw: if someone else marked the answer
     since, nothing is written (Conflict) rather than silently replacing their mark.
     """
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         locked = lock_attempts(session, [attempt_id])
         if not locked:
             raise NotFound("No such attempt.")
@@ -541,10 +540,6 @@ def mark_answer(
             total=str(attempt.score),
             comment=comment.strip()[:500],
         )
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return row
 
 

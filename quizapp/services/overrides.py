@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.domain.timing import AttemptState, recomputed_deadline
 from quizapp.models import Attempt, Quiz, QuizOverride, User, UserGroup
 from quizapp.services import audit
@@ -93,57 +93,59 @@ def set_override(
     if user_id is not None and session.get(User, user_id) is None:
         raise NotFound("No such student.")
     change.check(quiz)
-    begin_write(session)
-    row = session.scalars(
-        select(QuizOverride).where(
-            QuizOverride.quiz_id == quiz_id,
-            QuizOverride.user_id == user_id
-            if user_id is not None
-            else QuizOverride.group_name == group_name,
+    with unit_of_work(session):
+        row = session.scalars(
+            select(QuizOverride).where(
+                QuizOverride.quiz_id == quiz_id,
+                QuizOverride.user_id == user_id
+                if user_id is not None
+                else QuizOverride.group_name == group_name,
+            )
+        ).first()
+        if row is None:
+            row = QuizOverride(quiz_id=quiz_id, user_id=user_id, group_name=group_name)
+            session.add(row)
+        row.opens_at = change.opens_at
+        row.closes_at = change.closes_at
+        row.time_limit_seconds = (
+            int(change.time_limit.total_seconds()) if change.time_limit else None
         )
-    ).first()
-    if row is None:
-        row = QuizOverride(quiz_id=quiz_id, user_id=user_id, group_name=group_name)
-        session.add(row)
-    row.opens_at = change.opens_at
-    row.closes_at = change.closes_at
-    row.time_limit_seconds = int(change.time_limit.total_seconds()) if change.time_limit else None
-    row.max_attempts = change.max_attempts
-    row.no_time_limit = change.no_time_limit
-    row.no_close = change.no_close
-    row.reason = change.reason
-    row.created_by = by.id if by else None
-    row.created_at = now
-    session.flush()
-    moves = _recompute(session, quiz, user_id, group_name, now)
-    shortened = [m for m in moves if m.shortens]
-    if shortened and not allow_shorter:
-        session.rollback()
-        raise ShortensRunningAttempts(
-            f"This would end {len(shortened)} running attempt(s) earlier; confirm to apply it.",
-            [m.as_shortened() for m in shortened],
+        row.max_attempts = change.max_attempts
+        row.no_time_limit = change.no_time_limit
+        row.no_close = change.no_close
+        row.reason = change.reason
+        row.created_by = by.id if by else None
+        row.created_at = now
+        session.flush()
+        moves = _recompute(session, quiz, user_id, group_name, now)
+        shortened = [m for m in moves if m.shortens]
+        if shortened and not allow_shorter:
+            raise ShortensRunningAttempts(
+                f"This would end {len(shortened)} running attempt(s) earlier; confirm to apply it.",
+                [m.as_shortened() for m in shortened],
+            )
+        were_shortened = [m.as_shortened() for m in shortened]
+        moved = [m.apply() for m in moves]
+        audit.record(
+            session,
+            "override",
+            now,
+            actor_id=by.id if by else None,
+            subject_id=user_id,
+            quiz_id=quiz_id,
+            group=group_name,
+            reason=change.reason,
+            opens_at=change.opens_at.isoformat() if change.opens_at else None,
+            closes_at=change.closes_at.isoformat() if change.closes_at else None,
+            time_limit_minutes=change.time_limit.total_seconds() / 60
+            if change.time_limit
+            else None,
+            max_attempts=change.max_attempts,
+            no_time_limit=change.no_time_limit,
+            no_close=change.no_close,
+            shortened=[m.attempt_id for m in were_shortened] or None,
+            moved={str(a.id): a.deadline_at.isoformat() if a.deadline_at else None for a in moved},
         )
-    were_shortened = [m.as_shortened() for m in shortened]
-    moved = [m.apply() for m in moves]
-    audit.record(
-        session,
-        "override",
-        now,
-        actor_id=by.id if by else None,
-        subject_id=user_id,
-        quiz_id=quiz_id,
-        group=group_name,
-        reason=change.reason,
-        opens_at=change.opens_at.isoformat() if change.opens_at else None,
-        closes_at=change.closes_at.isoformat() if change.closes_at else None,
-        time_limit_minutes=change.time_limit.total_seconds() / 60 if change.time_limit else None,
-        max_attempts=change.max_attempts,
-        no_time_limit=change.no_time_limit,
-        no_close=change.no_close,
-        shortened=[m.attempt_id for m in were_shortened] or None,
-        moved={str(a.id): a.deadline_at.isoformat() if a.deadline_at else None for a in moved},
-    )
-    session.commit()
     return moved
 
 

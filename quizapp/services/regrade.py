@@ -50,7 +50,7 @@ from typing import Any
 from sqlalchemy import String, Text, cast, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import discard, unit_of_work
 from quizapp.domain.layout import LayoutEntry
 from quizapp.domain.qtypes.base import UNANSWERED, Grade, GradeStatus
 from quizapp.domain.questions import Question, canonical_json
@@ -574,7 +574,7 @@ def plan_regrade_steps(
     try:
         return (yield from _build_steps(session, quiz, options))
     finally:
-        session.rollback()  # end the read transaction; nothing was changed
+        discard(session)  # end the read transaction; nothing was changed
 
 
 def plan_regrade(
@@ -615,7 +615,7 @@ def commit_regrade_steps(
     try:
         plan = yield from _build_steps(session, quiz, options)
     finally:
-        session.rollback()  # end the read transaction (also when the client went away)
+        discard(session)  # end the read transaction (also when the client went away)
     if expected is not None and expected != plan.fingerprint:
         raise Conflict(
             "The marks changed since the dry run (a new import, a manual mark or another "
@@ -652,80 +652,81 @@ def _write(
 ) -> None:
     """The write transaction of a commit: lock, check the snapshot, write. Never yields."""
     options = plan.options
-    begin_write(session)
     try:
-        ids = [r.attempt_id for r in plan.rows]
-        for part in chunks(sorted(ids)):
-            # Row locks (PostgreSQL; SQLite's write lock is already held): a manual mark
-            # or another regrade of these attempts waits until this one has committed.
-            session.execute(select(Attempt.id).where(Attempt.id.in_(part)).with_for_update())
-        moved_on = plan.version_id is not None and (
-            current_version(session, options.question_key).id != plan.version_id
-        )
-        if moved_on or _snapshot_now(session, plan.attempt_ids) != plan.snapshot:
-            raise Conflict(
-                "Attempts or marks of this quiz changed while the regrade was being worked "
-                "out (a submission, a manual mark, an import or another regrade): nothing "
-                "was written. Run the dry run again and confirm."
+        with unit_of_work(session):
+            ids = [r.attempt_id for r in plan.rows]
+            for part in chunks(sorted(ids)):
+                # Row locks (PostgreSQL; SQLite's write lock is already held): a manual mark
+                # or another regrade of these attempts waits until this one has committed.
+                session.execute(select(Attempt.id).where(Attempt.id.in_(part)).with_for_update())
+            moved_on = plan.version_id is not None and (
+                current_version(session, options.question_key).id != plan.version_id
             )
-        new_marks = [
-            {
-                "attempt_id": row.attempt_id,
-                "slot": row.slot,
-                "version_id": row.version_id,
-                "fraction": row.graded.fraction,
-                "marks": slot_mark(row.marks, row.graded),
-                "status": row.graded.status.value,
-                "feedback": row.graded.feedback,
-                "source": "regrade",
-                "created_at": now,
-                "created_by": actor_id,
+            if moved_on or _snapshot_now(session, plan.attempt_ids) != plan.snapshot:
+                raise Conflict(
+                    "Attempts or marks of this quiz changed while the regrade was being worked "
+                    "out (a submission, a manual mark, an import or another regrade): nothing "
+                    "was written. Run the dry run again and confirm."
+                )
+            new_marks = [
+                {
+                    "attempt_id": row.attempt_id,
+                    "slot": row.slot,
+                    "version_id": row.version_id,
+                    "fraction": row.graded.fraction,
+                    "marks": slot_mark(row.marks, row.graded),
+                    "status": row.graded.status.value,
+                    "feedback": row.graded.feedback,
+                    "source": "regrade",
+                    "created_at": now,
+                    "created_by": actor_id,
+                }
+                for row in plan.rows
+                if row.writes
+            ]
+            if new_marks:
+                session.execute(insert(Mark), new_marks)
+            # The layout moves to the version graded against (regrade and accept modes).
+            moves = {
+                row.attempt_id: row
+                for row in plan.rows
+                if options.mode is not RegradeMode.FULL_MARKS
+                and row.old_version_id != row.version_id
             }
-            for row in plan.rows
-            if row.writes
-        ]
-        if new_marks:
-            session.execute(insert(Mark), new_marks)
-        # The layout moves to the version graded against (regrade and accept modes).
-        moves = {
-            row.attempt_id: row
-            for row in plan.rows
-            if options.mode is not RegradeMode.FULL_MARKS and row.old_version_id != row.version_id
-        }
-        layouts: dict[int, list[dict[str, Any]]] = {}
-        for part in chunks(sorted(moves)):
-            for attempt_id, layout in session.execute(
-                select(Attempt.id, Attempt.layout).where(Attempt.id.in_(part))
-            ):
-                row = moves[attempt_id]
-                layouts[attempt_id] = [
-                    {**e, "version_id": row.version_id} if int(e["slot"]) == row.slot else e
-                    for e in layout
-                ]
-        scores = current_totals(session, ids)
-        session.execute(update(Attempt), [{"id": i, "score": v} for i, v in scores.items()])
-        if layouts:
-            session.execute(update(Attempt), [{"id": i, "layout": v} for i, v in layouts.items()])
-        plan.committed = True
-        audit.record(
-            session,
-            "regrade",
-            now,
-            actor_id=actor_id,
-            quiz_id=quiz.id,
-            ip=ip,
-            **options.to_json(),
-            version_id=plan.version_id,
-            old_version_ids=sorted({r.old_version_id for r in plan.rows}),
-            attempts=len(plan.rows),
-            written=plan.written,
-            kept=plan.kept,
-            in_progress=plan.in_progress,
-            **plan.counts,
-        )
-        session.commit()
+            layouts: dict[int, list[dict[str, Any]]] = {}
+            for part in chunks(sorted(moves)):
+                for attempt_id, layout in session.execute(
+                    select(Attempt.id, Attempt.layout).where(Attempt.id.in_(part))
+                ):
+                    row = moves[attempt_id]
+                    layouts[attempt_id] = [
+                        {**e, "version_id": row.version_id} if int(e["slot"]) == row.slot else e
+                        for e in layout
+                    ]
+            scores = current_totals(session, ids)
+            session.execute(update(Attempt), [{"id": i, "score": v} for i, v in scores.items()])
+            if layouts:
+                session.execute(
+                    update(Attempt), [{"id": i, "layout": v} for i, v in layouts.items()]
+                )
+            plan.committed = True
+            audit.record(
+                session,
+                "regrade",
+                now,
+                actor_id=actor_id,
+                quiz_id=quiz.id,
+                ip=ip,
+                **options.to_json(),
+                version_id=plan.version_id,
+                old_version_ids=sorted({r.old_version_id for r in plan.rows}),
+                attempts=len(plan.rows),
+                written=plan.written,
+                kept=plan.kept,
+                in_progress=plan.in_progress,
+                **plan.counts,
+            )
         session.expire_all()  # the bulk updates bypassed any Attempt objects held
     except BaseException:
         plan.committed = False
-        session.rollback()
         raise

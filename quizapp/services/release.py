@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.domain.release import ReleasePolicy
 from quizapp.domain.timing import AttemptState, timing_for
 from quizapp.models import Attempt, Quiz, QuizOverride, Role, User
@@ -93,15 +93,13 @@ def set_release_policy(
     The YAML's policy (as last imported) is kept alongside under "yaml", so that a later
     import knows whether the YAML's own policy has changed since (see
     domain.release.policy_after_import); choosing the YAML's policy again drops it."""
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         quiz = quiz_or_404(session, quiz_id)
         stored = dict(quiz.release)
         old = release_policy(quiz).to_json()
         new = policy.to_json()
         if new == old:
-            session.rollback()
-            return False
+            return False  # (nothing written: the unit of work commits nothing)
         from_yaml = stored.get("yaml", old)
         quiz.release = new if new == from_yaml else {**new, "yaml": from_yaml}
         audit.record(
@@ -115,10 +113,6 @@ def set_release_policy(
             new=new,
             yaml=from_yaml,
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return True
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import discard, unit_of_work
 from quizapp.domain.roster import (
     Accommodation,
     ParsedRoster,
@@ -279,7 +279,7 @@ def apply_roster_steps(
     try:
         plan = yield from plan_roster_steps(session, rows)
     finally:
-        session.rollback()  # end the read transaction (also when the client went away)
+        discard(session)  # end the read transaction (also when the client went away)
     if plan.problems:
         raise RosterInvalid(plan.problems)
     if expected is not None and plan.fingerprint != expected:
@@ -307,22 +307,17 @@ def apply_roster(
     rows = _rows_of(plan_or_rows)
     if expected is None and isinstance(plan_or_rows, RosterPlan):
         expected = plan_or_rows.fingerprint
-    begin_write(session)
     try:
-        plan = plan_roster(session, rows)
-        if plan.problems:
-            raise RosterInvalid(plan.problems)
-        if expected is not None and plan.fingerprint != expected:
-            raise Conflict(CHANGED_SINCE_PREVIEW)
-        result = _apply(session, plan, by, now, source)
-        session.commit()
+        with unit_of_work(session):
+            plan = plan_roster(session, rows)
+            if plan.problems:
+                raise RosterInvalid(plan.problems)
+            if expected is not None and plan.fingerprint != expected:
+                raise Conflict(CHANGED_SINCE_PREVIEW)
+            result = _apply(session, plan, by, now, source)
     except IntegrityError as exc:
         # Another import or account created the same username meanwhile (PostgreSQL).
-        session.rollback()
         raise Conflict("Someone changed the students meanwhile; preview again.") from exc
-    except BaseException:
-        session.rollback()
-        raise
     return result
 
 
@@ -491,8 +486,7 @@ def create_staff_account(
         raise InvalidInput("Name: 1 to 200 characters.")
     if len(password) < MIN_STAFF_PASSWORD:
         raise InvalidInput(f"A staff password needs at least {MIN_STAFF_PASSWORD} characters.")
-    begin_write(session)
-    try:
+    with unit_of_work(session):
         if session.scalars(select(User.id).where(User.username == username)).first():
             raise InvalidInput(f"User {username!r} already exists.")
         user = User(
@@ -513,8 +507,4 @@ def create_staff_account(
             subject_id=user.id,
             username=username,
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return user

@@ -45,7 +45,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import discard, unit_of_work
 from quizapp.domain.roster import username_problem
 from quizapp.models import Role, User
 from quizapp.services import audit
@@ -438,7 +438,7 @@ def account_for(
         try:
             return _link_or_enrol(session, person, settings, now, ip)
         except (_Raced, IntegrityError):
-            session.rollback()
+            pass  # another sign-in of the same person won: look again
     raise SsoRefused("conflict", "Signing in collided with another sign-in. Try again.")
 
 
@@ -476,26 +476,25 @@ def _link_or_enrol(
             )
         if refusal := _refusal_for(user, person, settings):
             raise refusal
-        begin_write(session)
-        linked = session.execute(
-            update(User)
-            .where(User.id == user.id, User.sso_subject.is_(None))
-            .values(sso_subject=person.subject)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if linked != 1:
-            raise _Raced()
-        audit.record(
-            session,
-            "sso_linked",
-            now,
-            actor_id=user.id,
-            subject_id=user.id,
-            ip=ip,
-            claim=settings.username_claim,
-            value=person.username[:150],
-        )
-        session.commit()
+        with unit_of_work(session):
+            linked = session.execute(
+                update(User)
+                .where(User.id == user.id, User.sso_subject.is_(None))
+                .values(sso_subject=person.subject)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if linked != 1:
+                raise _Raced()
+            audit.record(
+                session,
+                "sso_linked",
+                now,
+                actor_id=user.id,
+                subject_id=user.id,
+                ip=ip,
+                claim=settings.username_claim,
+                value=person.username[:150],
+            )
         session.refresh(user)
         return user
     if not settings.self_enrol:
@@ -514,29 +513,28 @@ def _link_or_enrol(
             status=403,
         )
     role = Role.STAFF if person.staff else Role.STUDENT
-    begin_write(session)
-    user = User(
-        username=person.username,
-        name=person.name,
-        email=person.email,
-        role=role,
-        password_hash=None,
-        sso_subject=person.subject,
-    )
-    session.add(user)
-    session.flush()
-    audit.record(
-        session,
-        "sso_enrolled",
-        now,
-        actor_id=user.id,
-        subject_id=user.id,
-        ip=ip,
-        role=role.value,
-        claim=settings.username_claim,
-        value=person.username[:150],
-    )
-    session.commit()
+    with unit_of_work(session):
+        user = User(
+            username=person.username,
+            name=person.name,
+            email=person.email,
+            role=role,
+            password_hash=None,
+            sso_subject=person.subject,
+        )
+        session.add(user)
+        session.flush()
+        audit.record(
+            session,
+            "sso_enrolled",
+            now,
+            actor_id=user.id,
+            subject_id=user.id,
+            ip=ip,
+            role=role.value,
+            claim=settings.username_claim,
+            value=person.username[:150],
+        )
     return user
 
 
@@ -544,7 +542,7 @@ def record_refusal(
     session: Session, refusal: SsoRefused, now: datetime, ip: str = "", **details: Any
 ) -> None:
     """One `sso_refused` audit event, in its own transaction."""
-    session.rollback()
+    discard(session)
     audit.record_now(
         session,
         "sso_refused",

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quizapp.db import begin_write
+from quizapp.db import unit_of_work
 from quizapp.models import Role, User, utcnow
 from quizapp.services.errors import InvalidInput
 
@@ -38,9 +38,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if user is None or not user.active or not user.password_hash:
         return None
     if _hasher.check_needs_rehash(stored):
-        begin_write(session)
-        user.password_hash = hash_password(password)
-        session.commit()
+        with unit_of_work(session):
+            user.password_hash = hash_password(password)
     return user
 
 
@@ -75,26 +74,26 @@ def create_user(
             raise InvalidInput(problem)
     hashed = hash_password(password) if password is not None else None
     moment = now or utcnow()
-    begin_write(session)
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is not None and not update_existing:
-        session.rollback()
-        raise InvalidInput(f"User {username!r} already exists (update it with --update).")
-    existed = user is not None
-    if user is None:
-        user = User(username=username, created_at=moment)
-        session.add(user)
-    user.name = name or user.name or ""
-    user.email = email or user.email or ""
-    if role is not None or not existed:
-        user.role = role or Role.STUDENT
-    if hashed is not None:
-        user.password_hash = hashed
-    if existed and hashed is not None:
-        session.flush()
-        bump_session_version(session, user.id)
-        audit.record(session, "password_set", moment, subject_id=user.id, method="account_update")
-    session.commit()
+    with unit_of_work(session):
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is not None and not update_existing:
+            raise InvalidInput(f"User {username!r} already exists (update it with --update).")
+        existed = user is not None
+        if user is None:
+            user = User(username=username, created_at=moment)
+            session.add(user)
+        user.name = name or user.name or ""
+        user.email = email or user.email or ""
+        if role is not None or not existed:
+            user.role = role or Role.STUDENT
+        if hashed is not None:
+            user.password_hash = hashed
+        if existed and hashed is not None:
+            session.flush()
+            bump_session_version(session, user.id)
+            audit.record(
+                session, "password_set", moment, subject_id=user.id, method="account_update"
+            )
     if existed:
         session.refresh(user)
     return user
