@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from quizapp.db import unit_of_work
 from quizapp.domain.release import ReleasePolicy
-from quizapp.domain.timing import AttemptState, timing_for
-from quizapp.models import Attempt, Quiz, QuizOverride, Role, User
+from quizapp.domain.timing import AttemptState
+from quizapp.models import Attempt, Quiz, QuizOverride, Role, User, UserGroup
 from quizapp.services import audit
-from quizapp.services.catalog import accommodation_of, quiz_or_404, quiz_window, release_policy
+from quizapp.services.catalog import quiz_or_404, release_policy, rules_for_users
 
 
 @dataclass(frozen=True)
@@ -32,36 +32,41 @@ class Released:
 
 
 def closed_for_everyone_at(session: Session, quiz: Quiz) -> datetime | None:
-    """The last moment anyone may still be working on this quiz (None: never closes)."""
+    """The last moment anyone may still be working on this quiz (None: never closes).
+
+    Every student's own close comes from the one assembly of the rules
+    (catalog.rules_for_users), so overrides and accommodations combine here exactly as
+    they do for the student: an override's close pushed out by an accommodation, an
+    override with no close at all. Only students whose close can differ from the quiz's
+    are assembled: those with an accommodation, an override of their own, or a group
+    with an override. Running attempts count until their deadline (none: never)."""
     if quiz.closes_at is None:
         return None
     candidates = [quiz.closes_at]
-    candidates += [
-        c
-        for c in session.scalars(
-            select(QuizOverride.closes_at).where(
-                QuizOverride.quiz_id == quiz.id, QuizOverride.closes_at.is_not(None)
-            )
-        )
-        if c is not None
-    ]
-    accommodated = session.scalars(
-        select(User).where(
-            User.role == Role.STUDENT, (User.time_factor != "1") | (User.extra_minutes != 0)
-        )
+    overrides = session.scalars(select(QuizOverride).where(QuizOverride.quiz_id == quiz.id)).all()
+    own = {o.user_id for o in overrides if o.user_id is not None}
+    groups = {o.group_name for o in overrides if o.group_name is not None}
+    differs = (
+        (User.time_factor != "1")
+        | (User.extra_minutes != 0)
+        | User.id.in_(own or {-1})
+        | User.id.in_(select(UserGroup.user_id).where(UserGroup.name.in_(groups or {""})))
     )
-    window = quiz_window(quiz)
-    for user in accommodated:
-        closes = timing_for(window, accommodation_of(user)).closes_at
-        if closes is not None:
-            candidates.append(closes)
-    running = session.scalar(
-        select(func.max(Attempt.deadline_at)).where(
+    students = session.scalars(select(User).where(User.role == Role.STUDENT, differs)).all()
+    for rules in rules_for_users(session, quiz, students).values():
+        if rules.timing.closes_at is None:
+            return None
+        candidates.append(rules.timing.closes_at)
+    running = session.execute(
+        select(func.count(), func.count(Attempt.deadline_at), func.max(Attempt.deadline_at)).where(
             Attempt.quiz_id == quiz.id, Attempt.state == AttemptState.IN_PROGRESS
         )
-    )
-    if running is not None:
-        candidates.append(running)
+    ).one()
+    count, with_deadline, latest = running
+    if count != with_deadline:
+        return None  # an attempt without a deadline may go on for ever
+    if latest is not None:
+        candidates.append(latest)
     return max(candidates)
 
 
