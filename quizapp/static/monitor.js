@@ -40,23 +40,19 @@
     return el;
   }
 
-  function hidden(text) {
-    var span = cell("span", text);
-    span.className = "visually-hidden";
-    return span;
-  }
-
-  function link(href, text, more) {
+  // A row action's link, described by its row's student (the th's id), as on the server.
+  function link(href, text, row) {
     var a = document.createElement("a");
     a.href = href;
     a.textContent = text;
-    a.appendChild(hidden(more));
+    a.setAttribute("aria-describedby", "live-" + row.attempt_id);
     return a;
   }
 
   function studentCell(row) {
     var th = document.createElement("th");
     th.scope = "row";
+    th.id = "live-" + row.attempt_id;
     var a = document.createElement("a");
     a.href = row.student.url;
     a.textContent = row.student.username;
@@ -88,12 +84,12 @@
     var username = row.student.username;
     if (interveneUrl) {
       td.appendChild(link(interveneUrl + "?student=" + encodeURIComponent(username),
-        "Extra time", " for " + username));
+        "Extra time", row));
       td.appendChild(document.createTextNode(" "));
     }
     if (finaliseUrl && finaliseUrl.indexOf(PLACEHOLDER) !== -1) {
       td.appendChild(link(finaliseUrl.replace(PLACEHOLDER, "/" + row.attempt_id + "/"),
-        "Finalise now", " the attempt of " + username));
+        "Finalise now", row));
     }
     return td;
   }
