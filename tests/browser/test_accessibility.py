@@ -1,5 +1,6 @@
-"""axe-core on every page a student or an examiner uses, at WCAG 2.2 levels A and AA,
-with the pages' real Content-Security-Policy in force (axe_required.py serves axe from
+"""axe-core on every page a student or an examiner uses, at WCAG 2.2 levels A and AA, on
+a desktop and again at 360 px (each page state is checked at both widths), with the
+pages' real Content-Security-Policy in force (axe_required.py serves axe from
 the app's origin). Each test visits several pages and reports every violation it found,
 page by page, before failing, so one run shows all there is to fix.
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 import tests.browser.chromium_required  # noqa: F401  (skips or fails without Chromium)
@@ -30,6 +31,23 @@ from tests.browser.helpers import (
 )
 
 QUIZ1 = "Quiz 1: Foundations"
+NARROW = {"width": 360, "height": 740}
+
+
+def check(page: Page, label: str) -> list[str]:
+    """axe on the page as it is, at its own width (desktop) and again at 360 px: what
+    scrolls sideways, wraps or turns into cards on a phone is checked too (a box that
+    scrolls must take focus, labels must still name their fields). The page is resized,
+    not reloaded, so the state under test is the same."""
+    found = check_accessibility(page, label)
+    size = page.viewport_size
+    page.set_viewport_size(NARROW)
+    try:
+        found += check_accessibility(page, f"{label}, at 360 px")
+    finally:
+        if size is not None:
+            page.set_viewport_size(size)
+    return found
 
 
 def test_student_pages_have_no_axe_violations(
@@ -39,42 +57,42 @@ def test_student_pages_have_no_axe_violations(
 
     page = new_context().new_page()
     page.goto("/login")
-    found += check_accessibility(page, "login")
+    found += check(page, "login")
     page.get_by_label("Username").fill("jack")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator(".flash-error")).to_be_visible()
-    found += check_accessibility(page, "login, failed")
+    found += check(page, "login, failed")
 
     page = new_context(storage_state=open_attempt.state).new_page()
     page.goto("/")
-    found += check_accessibility(page, "dashboard")
+    found += check(page, "dashboard")
     page.get_by_role("link", name=f"Start {QUIZ1}").click()
     expect(page.get_by_role("button", name="Start the quiz now")).to_be_visible()
-    found += check_accessibility(page, "start page")
+    found += check(page, "start page")
     page.goto(f"/attempt/{open_attempt.attempt_id}")
     assert attempt_id(page) == open_attempt.attempt_id
     expect(page.locator("#save-summary")).to_have_text("All answers saved.")
-    found += check_accessibility(page, "attempt page (every question type)")
+    found += check(page, "attempt page (every question type)")
     flag = page.locator("#q2").get_by_role("button", name="Flag for review")
     flag.click()
     expect(flag).to_have_attribute("aria-pressed", "true")
-    found += check_accessibility(page, "attempt page, a question flagged")
+    found += check(page, "attempt page, a question flagged")
     page.goto(f"/attempt/{open_attempt.attempt_id}/submit")
     # With warnings: unanswered and flagged questions listed, each a link back.
     expect(page.locator("ul.submit-checks li", has_text="flagged for review")).to_have_count(1)
-    found += check_accessibility(page, "confirm submit, with questions to look at again")
+    found += check(page, "confirm submit, with questions to look at again")
     page.goto("/no/such/page")
-    found += check_accessibility(page, "not found")
+    found += check(page, "not found")
 
     page = new_context(storage_state=finished_attempt.state).new_page()
     page.goto(f"/attempt/{finished_attempt.attempt_id}/result")
-    found += check_accessibility(page, "result")
+    found += check(page, "result")
     page.goto(f"/attempt/{finished_attempt.attempt_id}/review")
     expect(page.locator(".review").first).to_be_visible()
-    found += check_accessibility(page, "review")
+    found += check(page, "review")
     page.goto("/")
-    found += check_accessibility(page, "dashboard, attempt finished")
+    found += check(page, "dashboard, attempt finished")
 
     assert_no_violations(found)
 
@@ -118,7 +136,7 @@ def test_attempt_page_notices_have_no_axe_violations(
     expect(older.locator("#deadline-banner")).to_have_text(re.compile(r"\(\+5 min\)$"))
     offer = question(older, number).get_by_role("button", name="Keep the saved answer")
     expect(offer).to_be_visible()
-    found = check_accessibility(older, "attempt page, deadline moved and another tab's answer")
+    found = check(older, "attempt page, deadline moved and another tab's answer")
     offer.click()
     expect(older.locator("#save-summary")).to_have_text("All answers saved.")
     assert_no_violations(found)
@@ -134,59 +152,59 @@ def test_staff_pages_have_no_axe_violations(
     page.get_by_label("Password").fill("demo-password")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Quizzes", level=1)).to_be_visible()
-    found += check_accessibility(page, "staff: quizzes")
+    found += check(page, "staff: quizzes")
 
     page.get_by_role("link", name=EVERY_TYPE_TITLE, exact=True).click()
     expect(page.locator("#live-body")).to_contain_text(open_attempt.username)
     quiz_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
-    found += check_accessibility(page, "staff: monitor")
+    found += check(page, "staff: monitor")
 
     page.get_by_role("link", name="Preflight check").click()
-    found += check_accessibility(page, "staff: preflight")
+    found += check(page, "staff: preflight")
     page.goto(f"/staff/quiz/{quiz_id}")
-    page.locator("#live-body").get_by_role("link", name=open_attempt.username).click()
+    page.locator("#live-body").get_by_role("link", name=open_attempt.username, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(open_attempt.username)
-    found += check_accessibility(page, "staff: one student")
+    found += check(page, "staff: one student")
     page.get_by_role("link", name=re.compile("^Extra time or attempt")).first.click()
-    found += check_accessibility(page, "staff: extra time form")
+    found += check(page, "staff: extra time form")
     page.get_by_role("button", name="Apply").click()  # no reason given: errors shown
     expect(page.locator(".flash-error").first).to_be_visible()
-    found += check_accessibility(page, "staff: extra time form with errors")
+    found += check(page, "staff: extra time form with errors")
     page.goto(f"/staff/quiz/{quiz_id}/release")
-    found += check_accessibility(page, "staff: release policy")
+    found += check(page, "staff: release policy")
     page.goto(f"/staff/quiz/attempt/{open_attempt.attempt_id}/finalise")
-    found += check_accessibility(page, "staff: finalise form")
+    found += check(page, "staff: finalise form")
     page.goto(f"/staff/quiz/attempt/{finished_attempt.attempt_id}/reopen")
-    found += check_accessibility(page, "staff: reopen form")
+    found += check(page, "staff: reopen form")
 
     page.goto("/staff/roster/")
-    found += check_accessibility(page, "staff: roster")
+    found += check(page, "staff: roster")
     page.get_by_label("…or paste the CSV text").fill(
         "username,name,email,extra_time_percent,groups\n"
         "kim,Kim Kay,kim@example.ac.uk,25,lab-a\n"
         "bad user,,not-an-email,x,\n"
     )
     page.get_by_role("button", name="Preview the import").click()
-    found += check_accessibility(page, "staff: roster preview with errors")
+    found += check(page, "staff: roster preview with errors")
 
     page.goto(f"/staff/marking/quiz/{quiz_id}")
-    found += check_accessibility(page, "staff: marking queue")
+    found += check(page, "staff: marking queue")
     page.get_by_role("link", name=re.compile(r"^Mark question")).first.click()
-    found += check_accessibility(page, "staff: marking one question")
+    found += check(page, "staff: marking one question")
     page.goto(f"/staff/marking/attempt/{finished_attempt.attempt_id}/history")
-    found += check_accessibility(page, "staff: marks history")
+    found += check(page, "staff: marks history")
     page.goto(f"/staff/marking/quiz/{quiz_id}/regrade")
-    found += check_accessibility(page, "staff: regrade")
+    found += check(page, "staff: regrade")
     page.get_by_role("button", name="Dry run").click()
-    found += check_accessibility(page, "staff: regrade dry run")
+    found += check(page, "staff: regrade dry run")
 
     page.goto(f"/staff/stats/quiz/{quiz_id}")
-    found += check_accessibility(page, "staff: statistics")
+    found += check(page, "staff: statistics")
     page.goto(f"/staff/audit?quiz={EVERY_TYPE_QUIZ}")
-    found += check_accessibility(page, "staff: audit trail")
+    found += check(page, "staff: audit trail")
     page.goto("/staff/preview/")
-    found += check_accessibility(page, "staff: preview index")
+    found += check(page, "staff: preview index")
     page.goto("/staff/preview/question/jacobian-softmax")
-    found += check_accessibility(page, "staff: preview one question")
+    found += check(page, "staff: preview one question")
 
     assert_no_violations(found)
