@@ -50,7 +50,7 @@ def question_variant(question: Question, seed: int) -> Variant:
 
 
 def auto_graded(question: Question) -> bool:
-    return bool(getattr(type(question.body), "auto_graded", True))
+    return question.body.auto_graded
 
 
 @dataclass(frozen=True)

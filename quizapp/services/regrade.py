@@ -254,7 +254,7 @@ def regradable_questions(session: Session, quiz_id: int) -> list[QuestionChoice]
 
 
 def _check_options(options: RegradeOptions, question: Question) -> None:
-    auto = bool(getattr(type(question.body), "auto_graded", True))
+    auto = question.body.auto_graded
     if options.mode is not RegradeMode.FULL_MARKS and not auto:
         raise InvalidInput(
             f"{options.question_key} is marked by hand ({question.type_name}): use full marks, "

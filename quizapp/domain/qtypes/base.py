@@ -100,6 +100,9 @@ class QuestionType(ABC):
     """Type-specific body of a question. Subclasses are frozen dataclasses."""
 
     type_name: ClassVar[str]
+    # False for types that staff mark by hand (essays): the validator does not expect
+    # the model answer to score full marks, and regrades leave their marks alone.
+    auto_graded: ClassVar[bool] = True
     # Spec keys the common question reader handles for every type.
     COMMON_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"id", "type", "stem", "marks", "tags", "feedback", "title"}

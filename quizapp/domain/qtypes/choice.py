@@ -137,7 +137,10 @@ class _ChoiceBase(QuestionType):
         return keys
 
     def form_values(self, variant: Variant, response: Response) -> list[str]:
-        chosen = set(response if isinstance(response, list) else [response])
+        # Only option keys (text) can be chosen: anything else stored (an old or damaged
+        # row) shows as nothing chosen rather than failing the page.
+        given = response if isinstance(response, list) else [response]
+        chosen = {r for r in given if isinstance(r, str)}
         return [LETTERS[i] for i, o in enumerate(self._ordered(variant)) if o.key in chosen]
 
     def _label(self, variant: Variant, key: str) -> str:

@@ -9,9 +9,9 @@ Spec::
     marking_guide: "..."     # optional, for staff only
 
 Grading never decides: a non-empty answer is NEEDS_MARKING with fraction 0 until staff
-mark it. Essays set `auto_graded = False`: the bank validator reads
-`getattr(type, "auto_graded", True)` and skips the "model answer scores full marks" and
-"wrong answers score less" checks for such types.
+mark it. Essays set `auto_graded = False` (QuestionType.auto_graded): the bank
+validator skips the "model answer scores full marks" and "wrong answers score less"
+checks for such types.
 
 View: input "essay"; extra = {"min_words": n, "max_words": n} (only those given).
 Form: one text value (a textarea). Stored response: the text exactly as typed, or None.

@@ -34,6 +34,21 @@ SPECS = {
     "algebraic": {"answer": "tanh(zeta)^2", "variables": ["zeta"]},
     "matrix": {"answer": [[1.125, 2.375], [3.625, 4.875]], "tolerance": 0.001},
     "essay": {"sample_answer": "Kernelwise sample", "min_words": 3},
+    "single_choice": {
+        "options": [
+            {"id": "yes", "text": "Kernelwise", "correct": True},
+            {"id": "no", "text": "Downsample"},
+        ]
+    },
+    "multiple_response": {
+        "options": [
+            {"id": "a", "text": "Kernelwise", "correct": True},
+            {"id": "b", "text": "Downsample"},
+            {"id": "c", "text": "Dropout", "correct": True},
+        ]
+    },
+    "true_false": {"answer": True},
+    "numeric": {"answer": 12.5, "tolerance": 0.25, "wrong_answers": [13]},
 }
 # Text that gives the answer away and must never appear in a StudentView.
 SECRETS = {
@@ -45,6 +60,11 @@ SECRETS = {
     "algebraic": ["tanh(zeta)", ")^2", "1e-06"],
     "matrix": ["1.125", "2.375", "3.625", "4.875", "0.001"],
     "essay": ["Kernelwise sample"],
+    # (option ids and texts are shown; which one is correct must not be)
+    "single_choice": ["yes", "correct", "fraction"],
+    "multiple_response": ["correct", "fraction"],
+    "true_false": ["correct", "fraction"],
+    "numeric": ["12.5", "0.25"],
 }
 INPUTS = {
     "short_text": "text",
@@ -55,7 +75,18 @@ INPUTS = {
     "algebraic": "text",
     "matrix": "matrix",
     "essay": "essay",
+    "single_choice": "radio",
+    "multiple_response": "checkbox",
+    "true_false": "radio",
+    "numeric": "number",
 }
+
+
+def test_every_registered_type_is_in_these_tables():
+    """A new type is covered by the shared checks the day it is registered."""
+    from quizapp.domain.qtypes import QUESTION_TYPES
+
+    assert set(QUESTION_TYPES) == set(SPECS) == set(SECRETS) == set(INPUTS)
 
 
 def question(type_name):
@@ -73,7 +104,7 @@ def test_json_round_trip_and_model_answer(type_name):
         assert q.render_problems(variant) == []
         model = json.loads(json.dumps(q.model_response(variant)))
         grade = q.grade(variant, model)
-        if getattr(type(q), "auto_graded", True):
+        if q.auto_graded:
             assert grade.fraction == 1 and grade.status is GradeStatus.CORRECT
         else:
             assert grade.status is GradeStatus.NEEDS_MARKING
