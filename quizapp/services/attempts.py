@@ -46,6 +46,7 @@ from quizapp.services.catalog import (
 )
 from quizapp.services.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from quizapp.services.grading import GradedSlot, grade_answers
+from quizapp.services.marks import newest_mark_ids
 
 log = logging.getLogger(__name__)
 
@@ -854,13 +855,9 @@ def set_flag(session: Session, attempt: Attempt, slot: int, flagged: bool) -> No
 
 def current_marks(session: Session, attempt_id: int) -> dict[int, Mark]:
     """The mark that counts for each slot: the newest row (older rows are the history)."""
-    newest = (
-        select(func.max(Mark.id))
-        .where(Mark.attempt_id == attempt_id)
-        .group_by(Mark.slot)
-        .scalar_subquery()
+    rows = session.scalars(
+        select(Mark).where(Mark.id.in_(newest_mark_ids(attempt_ids=[attempt_id])))
     )
-    rows = session.scalars(select(Mark).where(Mark.id.in_(newest)))
     return {m.slot: m for m in rows}
 
 

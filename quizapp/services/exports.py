@@ -26,6 +26,7 @@ from quizapp.services.marking import (
     pending_for_score,
     pending_marks,
 )
+from quizapp.services.marks import newest_mark_ids
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -236,12 +237,7 @@ def responses_rows(
             .execution_options(yield_per=2000)
         )
     )
-    newest = (
-        select(func.max(Mark.id))
-        .join(Attempt, Attempt.id == Mark.attempt_id)
-        .where(Attempt.quiz_id == quiz.id)
-        .group_by(Mark.attempt_id, Mark.slot)
-    )
+    newest = newest_mark_ids(quiz_id=quiz.id)
     marks = _by_attempt(
         session.execute(
             select(Mark.attempt_id, Mark.slot, Mark.marks, Mark.status, Mark.source)

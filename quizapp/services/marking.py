@@ -32,6 +32,7 @@ from quizapp.services import audit
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.catalog import layout_of, question_of, quiz_or_404, versions_by_id
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
+from quizapp.services.marks import newest_mark_ids
 
 FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
 NEEDS_MARKING = GradeStatus.NEEDS_MARKING.value
@@ -49,11 +50,7 @@ def current_marks_of(session: Session, attempt_ids: Sequence[int]) -> dict[tuple
     newest row (the highest id; rows are never updated, so the id orders them)."""
     found: dict[tuple[int, int], Mark] = {}
     for part in chunks(list(attempt_ids)):
-        newest = (
-            select(func.max(Mark.id))
-            .where(Mark.attempt_id.in_(part))
-            .group_by(Mark.attempt_id, Mark.slot)
-        )
+        newest = newest_mark_ids(attempt_ids=part)
         for mark in session.scalars(
             select(Mark).where(Mark.id.in_(newest)).execution_options(populate_existing=True)
         ):
@@ -110,17 +107,12 @@ def pending_marks(
     that decides "provisional": the result and review pages, the staff overview and
     per-student page, and every CSV read it from here. Two queries (the marks, then the
     layouts of the attempts concerned, for what each slot is worth)."""
-    newest = (
-        select(func.max(Mark.id))
-        .join(Attempt, Attempt.id == Mark.attempt_id)
-        .group_by(Mark.attempt_id, Mark.slot)
-    )
     if quiz_id is not None:
-        newest = newest.where(Attempt.quiz_id == quiz_id)
+        newest = newest_mark_ids(quiz_id=quiz_id)
     else:
         if not attempt_ids:
             return {}
-        newest = newest.where(Attempt.id.in_(list(attempt_ids)))
+        newest = newest_mark_ids(attempt_ids=attempt_ids)
     waiting: dict[int, list[tuple[int, str]]] = {}
     for attempt_id, slot, status in session.execute(
         select(Mark.attempt_id, Mark.slot, Mark.status)
@@ -197,11 +189,7 @@ def current_totals(session: Session, attempt_ids: Sequence[int]) -> dict[int, Fr
     marks), from plain (attempt id, mark text) rows: a regrade totals thousands."""
     sums: dict[int, list[Fraction]] = {attempt_id: [] for attempt_id in attempt_ids}
     for part in chunks(list(attempt_ids)):
-        newest = (
-            select(func.max(Mark.id))
-            .where(Mark.attempt_id.in_(part))
-            .group_by(Mark.attempt_id, Mark.slot)
-        )
+        newest = newest_mark_ids(attempt_ids=part)
         for attempt_id, marks in session.execute(
             select(Mark.attempt_id, type_coerce(Mark.marks, String)).where(Mark.id.in_(newest))
         ):

@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import String, Text, cast, func, insert, select, type_coerce, update
+from sqlalchemy import String, Text, cast, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from quizapp.db import discard, unit_of_work
@@ -74,6 +74,7 @@ from quizapp.services.marking import (
     current_totals,
     parse_fraction,
 )
+from quizapp.services.marks import newest_mark_ids
 from quizapp.services.progress import Progress, Step, Steps, run
 
 CHOICE_TYPES = ("single_choice", "true_false")
@@ -375,11 +376,7 @@ class _CurrentMark:
 def _current_marks(session: Session, attempt_ids: Sequence[int]) -> dict[tuple[int, int], Any]:
     """The mark that counts per (attempt, slot), from plain rows (no ORM objects: a
     regrade of 10,000 attempts reads 150,000 of them)."""
-    newest = (
-        select(func.max(Mark.id))
-        .where(Mark.attempt_id.in_(attempt_ids))
-        .group_by(Mark.attempt_id, Mark.slot)
-    )
+    newest = newest_mark_ids(attempt_ids=attempt_ids)
     rows = session.execute(
         select(
             Mark.id,
@@ -432,13 +429,7 @@ def _snapshot_now(session: Session, attempt_ids: Sequence[int]) -> str:
                 finished.append(attempt_id)
     mark_ids: list[int] = []
     for part in chunks(finished):
-        mark_ids.extend(
-            session.scalars(
-                select(func.max(Mark.id))
-                .where(Mark.attempt_id.in_(part))
-                .group_by(Mark.attempt_id, Mark.slot)
-            )
-        )
+        mark_ids.extend(session.scalars(newest_mark_ids(attempt_ids=part)))
     return _snapshot(states, mark_ids)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quizapp.domain import statistics as stats
@@ -37,6 +37,7 @@ from quizapp.models import Attempt, Mark, Quiz, QuizSlot
 from quizapp.services.attempts import finalize_expired
 from quizapp.services.errors import InvalidInput, NotFound
 from quizapp.services.exports import spreadsheet_safe
+from quizapp.services.marks import newest_mark_ids
 
 FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
 
@@ -147,12 +148,7 @@ def quiz_statistics(
         for a in counted_attempts(user_attempts, which, policy)
     ]
 
-    newest = (
-        select(func.max(Mark.id))
-        .join(Attempt, Attempt.id == Mark.attempt_id)
-        .where(Attempt.quiz_id == quiz.id, Attempt.state.in_(FINISHED))
-        .group_by(Mark.attempt_id, Mark.slot)
-    )
+    newest = newest_mark_ids(quiz_id=quiz.id, finished_only=True)
     current: dict[tuple[int, int], tuple[Fraction, int]] = {
         (row.attempt_id, row.slot): (row.marks, row.version_id)
         for row in session.execute(
