@@ -6,7 +6,7 @@ quizapp bank import PATH             validate, then import all or nothing
 quizapp users create USERNAME        create a user (prompts for the password; --update)
 quizapp users set-password USERNAME  set a password (prompted, or from standard input)
 quizapp users invite --never-signed-in  one-time set-password links as CSV (or --send)
-quizapp attempts finalize-expired    finalise attempts past deadline + grace (cron)
+quizapp attempts finalise-expired    finalise attempts past deadline + grace (cron)
 quizapp export scores QUIZ_KEY       scores CSV to stdout
 quizapp export csv KIND QUIZ_KEY     scores|responses|gradebook|blackboard|canvas|moodle CSV
 quizapp demo                         migrate, import question_bank/, demo accounts
@@ -29,7 +29,7 @@ from quizapp.bank.loader import load_bank
 from quizapp.config import private_sqlite_files
 from quizapp.context import db_session, grace, now
 from quizapp.models import Quiz, Role
-from quizapp.services.attempts import finalize_expired
+from quizapp.services.attempts import finalise_expired
 from quizapp.services.bank_import import import_bank
 from quizapp.services.errors import ServiceError
 from quizapp.services.exports import csv_lines, data_rows
@@ -425,13 +425,18 @@ def users_import(path: str, dry_run: bool) -> None:
 attempts_group = click.Group("attempts", help="Attempts.")
 
 
-@attempts_group.command("finalize-expired")
+@attempts_group.command("finalise-expired")
 @with_appcontext
-def attempts_finalize_expired() -> None:
+def attempts_finalise_expired() -> None:
     """Finalise and grade every attempt past its deadline plus grace. Safe to run from
-    cron on several machines at once, e.g. `* * * * * quizapp attempts finalize-expired`."""
-    count = finalize_expired(db_session(), now(), grace())
+    cron on several machines at once, e.g. `* * * * * quizapp attempts finalise-expired`."""
+    count = finalise_expired(db_session(), now(), grace())
     click.echo(f"Finalised {count} expired attempt(s).")
+
+
+# The command's first spelling, kept so existing cron lines go on working (the code
+# spells it "finalise" throughout).
+attempts_group.add_command(attempts_finalise_expired, "finalize-expired")
 
 
 @attempts_group.command("verify-receipt")

@@ -116,7 +116,7 @@ def start_attempt(
         raise NotFound("No such quiz.")
     existing = in_progress_attempt(session, quiz.id, user.id)
     if existing is not None:
-        finalize_if_expired(session, existing, now, grace)
+        finalise_if_expired(session, existing, now, grace)
         if existing.state is AttemptState.IN_PROGRESS:
             return existing
     rules = rules_for(session, quiz, user)
@@ -132,7 +132,7 @@ def start_attempt(
         # tab's start may have committed between the check above and this count. Its
         # attempt is then the one to return, not a refusal.
         winner = in_progress_attempt(session, quiz.id, user.id)
-        if winner is not None and not finalize_if_expired(session, winner, now, grace):
+        if winner is not None and not finalise_if_expired(session, winner, now, grace):
             return winner
         raise Conflict("You have no attempts left for this quiz.")
 
@@ -189,7 +189,7 @@ def attempt_for_student(
     attempt = session.get(Attempt, attempt_id)
     if attempt is None or attempt.user_id != user.id:
         raise NotFound("No such attempt.")
-    finalize_if_expired(session, attempt, now, grace)
+    finalise_if_expired(session, attempt, now, grace)
     return attempt
 
 
@@ -337,7 +337,7 @@ def save_answers(
     if state is AttemptState.IN_PROGRESS:
         attempt = session.get(Attempt, attempt_id, populate_existing=True)
         assert attempt is not None
-        finalize_if_expired(session, attempt, now, grace)
+        finalise_if_expired(session, attempt, now, grace)
         state = attempt.state
     outcome = LogOutcome.LATE if state is AttemptState.TIMED_OUT else LogOutcome.AFTER_FINISH
     recorded = _record_refused(session, locked, submitted, seq, now, ip, client, typed_at, outcome)
@@ -573,12 +573,12 @@ def _notice_concurrent_use(
 
 def submit_attempt(session: Session, attempt: Attempt, now: datetime, grace: timedelta) -> bool:
     """Submit and grade. Returns False when the attempt was already finished (a no-op)."""
-    if finalize_if_expired(session, attempt, now, grace):
+    if finalise_if_expired(session, attempt, now, grace):
         return False
-    return finalize_attempt(session, attempt, now, FinishReason.SUBMITTED)
+    return finalise_attempt(session, attempt, now, FinishReason.SUBMITTED)
 
 
-def finalize_if_expired(
+def finalise_if_expired(
     session: Session, attempt: Attempt, now: datetime, grace: timedelta
 ) -> bool:
     """Finalise an attempt whose deadline plus grace has passed. True if it did so now."""
@@ -586,7 +586,7 @@ def finalize_if_expired(
         return False
     if not is_expired(attempt.deadline_at, now, grace):
         return False
-    return finalize_attempt(session, attempt, now, FinishReason.DEADLINE)
+    return finalise_attempt(session, attempt, now, FinishReason.DEADLINE)
 
 
 # How often a finalisation grades again from a new snapshot because a save slipped in
@@ -595,7 +595,7 @@ def finalize_if_expired(
 _SNAPSHOT_TRIES = 3
 
 
-def finalize_attempt(
+def finalise_attempt(
     session: Session,
     attempt: Attempt,
     now: datetime,
@@ -741,13 +741,13 @@ def receipt_code(attempt: Attempt, answers: Mapping[int, Answer]) -> str:
     return f"{digest[:4]}-{digest[4:8]}-{digest[8:12]}"
 
 
-def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: int = 200) -> int:
+def finalise_expired(session: Session, now: datetime, grace: timedelta, batch: int = 200) -> int:
     """Finalise every attempt past deadline plus grace. Idempotent and safe to run on
     several machines at once: each attempt is claimed by a conditional UPDATE, and on
     PostgreSQL sweepers share the work (FOR UPDATE SKIP LOCKED) instead of queueing on
     the same rows."""
     if session.get_bind().dialect.name == "postgresql":
-        return _finalize_expired_skip_locked(session, now, grace)
+        return _finalise_expired_skip_locked(session, now, grace)
     done = 0
     failed: set[int] = set()
     while True:
@@ -765,19 +765,19 @@ def finalize_expired(session: Session, now: datetime, grace: timedelta, batch: i
             attempt = session.get(Attempt, attempt_id)
             if attempt is None:
                 continue
-            if _finalize_contained(session, attempt, now):
+            if _finalise_contained(session, attempt, now):
                 done += 1
             elif attempt.state is AttemptState.IN_PROGRESS:
                 failed.add(attempt_id)
 
 
-def _finalize_contained(
+def _finalise_contained(
     session: Session, attempt: Attempt, now: datetime, *, claimed: bool = False
 ) -> bool:
     """The sweeper's finalisation of one expired attempt: any failure is logged with the
     attempt's id and rolled back, and the sweep goes on with the others."""
     try:
-        return finalize_attempt(session, attempt, now, FinishReason.DEADLINE, claimed=claimed)
+        return finalise_attempt(session, attempt, now, FinishReason.DEADLINE, claimed=claimed)
     except Exception:
         log.exception("sweeper: could not finalise attempt %s", attempt.id)
         discard(session)
@@ -785,7 +785,7 @@ def _finalize_contained(
         return False
 
 
-def _finalize_expired_skip_locked(session: Session, now: datetime, grace: timedelta) -> int:
+def _finalise_expired_skip_locked(session: Session, now: datetime, grace: timedelta) -> int:
     """One attempt per transaction: claim the oldest expired attempt no other sweeper
     holds, grade it under that row's lock and commit (which releases the claim). On
     PostgreSQL the lock is the attempt's row only: other students' saves go on. A sweeper
@@ -808,7 +808,7 @@ def _finalize_expired_skip_locked(session: Session, now: datetime, grace: timede
         if attempt is None:
             end_snapshot(session)
             return done
-        if _finalize_contained(session, attempt, now, claimed=True):
+        if _finalise_contained(session, attempt, now, claimed=True):
             done += 1
         elif attempt.state is AttemptState.IN_PROGRESS:
             failed.add(attempt.id)
@@ -821,7 +821,7 @@ def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime
         return False
     if now < attempt.deadline_at:
         return False
-    return finalize_attempt(session, attempt, now, FinishReason.DEADLINE)
+    return finalise_attempt(session, attempt, now, FinishReason.DEADLINE)
 
 
 def flagged_slots(session: Session, attempt_id: int) -> set[int]:

@@ -18,7 +18,7 @@ from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import GradingPolicy, format_mark, overall_score
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, Role, User
-from quizapp.services.attempts import finalize_expired
+from quizapp.services.attempts import finalise_expired
 from quizapp.services.catalog import question_of, quiz_or_404, versions_by_id
 from quizapp.services.marking import (
     NOTHING_PENDING,
@@ -117,7 +117,7 @@ def student_scores(
     however many students and attempts there are.
     """
     quiz = quiz_or_404(session, quiz_id)
-    finalize_expired(session, now, grace)
+    finalise_expired(session, now, grace)
     policy = GradingPolicy(quiz.grading)
     quiz_max = _quiz_max(quiz)
     waiting = pending_marks(session, quiz_id=quiz.id)  # only attempts with something pending
@@ -219,7 +219,7 @@ def responses_rows(
     """One row per attempt and slot ("long" format), streamed: three ordered queries
     (attempts, answers, current marks) merged by attempt id, so memory stays flat."""
     quiz = quiz_or_404(session, quiz_id)
-    finalize_expired(session, now, grace)
+    finalise_expired(session, now, grace)
     yield RESPONSE_COLUMNS
     attempts = session.execute(
         select(Attempt, User.username, User.name, User.time_factor, User.extra_minutes)

@@ -303,11 +303,11 @@ def finalise_now(
     """
     why = _reason(reason)
     attempt = _attempt(session, attempt_id)
-    if attempt_service.finalize_if_expired(session, attempt, now, grace):
+    if attempt_service.finalise_if_expired(session, attempt, now, grace):
         return False
     if attempt.state is not AttemptState.IN_PROGRESS:
         raise Conflict("This attempt has already finished.")
-    done = attempt_service.finalize_attempt(
+    done = attempt_service.finalise_attempt(
         session,
         attempt,
         now,

@@ -29,7 +29,7 @@ from quizapp.domain.scoring import GradingPolicy, total
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, Attempt, Mark, Quiz, User
 from quizapp.services import audit
-from quizapp.services.attempts import finalize_expired
+from quizapp.services.attempts import finalise_expired
 from quizapp.services.catalog import layout_of, question_of, quiz_or_404, versions_by_id
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 from quizapp.services.marks import newest_mark_ids
@@ -299,7 +299,7 @@ def queue_overview(
     """Per slot: how many finished answers there are, how many still need marking (essays
     not yet marked), and how many have a manual mark. Expired attempts are finalised first."""
     quiz = quiz_or_404(session, quiz_id)
-    finalize_expired(session, now, grace)
+    finalise_expired(session, now, grace)
     attempts = _finished_attempts(session, quiz_id)
     marks = current_marks_of(session, [a.id for a in attempts])
     slots: dict[int, dict[str, Any]] = {}

@@ -34,7 +34,7 @@ from quizapp.models import (
     User,
     UserGroup,
 )
-from quizapp.services.attempts import finalize_expired, finalize_if_expired
+from quizapp.services.attempts import finalise_expired, finalise_if_expired
 from quizapp.services.catalog import (
     StudentRules,
     quiz_or_404,
@@ -224,7 +224,7 @@ def overview(session: Session, quiz_id: int, now: datetime, grace: timedelta) ->
     """Counts and running attempts, after finalising whatever has expired (so nothing
     shows as running whose time is over)."""
     quiz = quiz_or_404(session, quiz_id)
-    finalize_expired(session, now, grace)
+    finalise_expired(session, now, grace)
     return Overview(quiz, quiz_counts(session, quiz_id), live_rows(session, quiz_id))
 
 
@@ -543,7 +543,7 @@ def student_history(
     for running in session.scalars(
         select(Attempt).where(Attempt.user_id == user.id, Attempt.state == AttemptState.IN_PROGRESS)
     ).all():
-        finalize_if_expired(session, running, now, grace)
+        finalise_if_expired(session, running, now, grace)
     groups = groups_by_user(session, [user.id]).get(user.id, [])
     rows = session.execute(
         select(Attempt, Quiz)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from quizapp.domain.timing import AttemptState, StudentTiming, WindowState
 from quizapp.models import Attempt, Quiz, User
-from quizapp.services.attempts import finalize_if_expired
+from quizapp.services.attempts import finalise_if_expired
 from quizapp.services.catalog import rules_for
 from quizapp.services.errors import NotFound
 from quizapp.services.marking import Pending, pending_marks
@@ -48,7 +48,7 @@ def quiz_card(
         )
     )
     for attempt in attempts:
-        finalize_if_expired(session, attempt, now, grace)
+        finalise_if_expired(session, attempt, now, grace)
     rules = rules_for(session, quiz, user)
     timing = rules.timing
     in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)

@@ -34,7 +34,7 @@ from quizapp.domain import statistics as stats
 from quizapp.domain.scoring import GradingPolicy, format_mark
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt, Mark, Quiz, QuizSlot
-from quizapp.services.attempts import finalize_expired
+from quizapp.services.attempts import finalise_expired
 from quizapp.services.errors import InvalidInput, NotFound
 from quizapp.services.exports import spreadsheet_safe
 from quizapp.services.marks import newest_mark_ids
@@ -125,7 +125,7 @@ def quiz_statistics(
     finished attempts, their current marks (the newest row per attempt and slot, chosen
     by a max(id) subquery) and the quiz's slots. The count does not grow with attempts."""
     # Finalise first: the sweep ends its transaction, which would expire a loaded quiz.
-    finalize_expired(session, now, grace)
+    finalise_expired(session, now, grace)
     quiz = session.get(Quiz, quiz_id)
     if quiz is None:
         raise NotFound("No such quiz.")

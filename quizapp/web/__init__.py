@@ -71,5 +71,5 @@ def check_access_rules(app: Flask) -> None:
         if getattr(view, "access", None) not in ACCESS_LEVELS:
             raise RuntimeError(
                 f"view {endpoint!r} has no access rule: decorate it with public, "
-                "student_required or staff_required"
+                "user_required or staff_required"
             )

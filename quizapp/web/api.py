@@ -22,7 +22,7 @@ from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
 from quizapp.services.errors import InvalidInput
 from quizapp.web import course_zone, db_session, grace, now
-from quizapp.web.security import student_required
+from quizapp.web.security import user_required
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -113,7 +113,7 @@ def _local(moment: Any) -> str | None:
 
 
 @bp.get("/attempts/<id:attempt_id>")
-@student_required
+@user_required
 def status(attempt_id: int) -> Response:
     """The attempt's clock, its answers' sequence numbers and save times, and its flags.
 
@@ -143,7 +143,7 @@ def status(attempt_id: int) -> Response:
 
 
 @bp.put("/attempts/<id:attempt_id>/answers/<id:slot>")
-@student_required
+@user_required
 def save_answer(attempt_id: int, slot: int) -> Response:
     body = _body({"value": (str, list, type(None)), "seq": int, "typed_at": str}, {"value", "seq"})
     seq = body["seq"]
@@ -188,7 +188,7 @@ def _typed_at(text: str | None) -> datetime | None:
 
 
 @bp.put("/attempts/<id:attempt_id>/flags/<id:slot>")
-@student_required
+@user_required
 def flag(attempt_id: int, slot: int) -> Response:
     body = _body({"flagged": bool}, {"flagged"})
     attempt = _own_attempt(attempt_id)
@@ -197,7 +197,7 @@ def flag(attempt_id: int, slot: int) -> Response:
 
 
 @bp.post("/attempts/<id:attempt_id>/time-up")
-@student_required
+@user_required
 def time_up(attempt_id: int) -> Response:
     """The page's countdown reached zero and its pending saves are in: finish now if the
     server agrees the deadline has passed (otherwise nothing happens: the server's clock

@@ -34,7 +34,7 @@ from quizapp.bank.assets import (
 )
 from quizapp.models import BankAsset
 from quizapp.web import db_session
-from quizapp.web.security import student_required
+from quizapp.web.security import user_required
 
 bp = Blueprint("assets", __name__)
 
@@ -80,7 +80,7 @@ def bank_assets_filter(fragment: str, source: str) -> Markup:
 
 
 @bp.route("/assets/<digest>/<path:path>")
-@student_required
+@user_required
 def asset(digest: str, path: str) -> Response:
     if len(digest) == FROZEN_DIGEST_LENGTH:
         return _frozen(digest, path)

@@ -28,7 +28,7 @@ from quizapp.services import audit, identity
 from quizapp.services.users import authenticate
 from quizapp.web import db_session, devices, now
 from quizapp.web.forms import ConfirmForm, LoginForm
-from quizapp.web.security import public, student_required
+from quizapp.web.security import public, user_required
 from quizapp.web.sso import password_login_refused
 
 bp = Blueprint("auth", __name__)
@@ -142,7 +142,7 @@ def sign_in(user: User, method: str, **details: Any) -> None:
 
 
 @bp.route("/logout", methods=["POST"])
-@student_required
+@user_required
 def logout() -> Response:
     form = ConfirmForm()
     if form.validate_on_submit():
@@ -154,7 +154,7 @@ def logout() -> Response:
 
 
 @bp.route("/logout/everywhere", methods=["POST"])
-@student_required
+@user_required
 def logout_everywhere() -> Response:
     """End every session of this account, on every device (a lost laptop, a shared
     computer left signed in)."""

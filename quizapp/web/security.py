@@ -74,9 +74,10 @@ def init_app(app: Flask) -> None:
         return response
 
 
-def student_required(view: F) -> F:
-    """Logged in; any role (staff may look at the student side too). Which attempt a
-    user may touch is decided by the services (someone else's attempt: 404)."""
+def user_required(view: F) -> F:
+    """Signed in, any role (staff may look at the student side too): the student pages
+    and the API. Which attempt a user may touch is decided by the services (someone
+    else's attempt: 404). Staff-only views use staff_required."""
     wrapped = login_required(view)
     wrapped.access = "user"  # type: ignore[attr-defined]
     return wrapped  # type: ignore[return-value]

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quizapp.models import Attempt, Quiz, User
-from quizapp.services.attempts import finalize_expired
+from quizapp.services.attempts import finalise_expired
 from quizapp.services.errors import InvalidInput, NotFound
 from quizapp.services.evidence import TIMELINE_COLUMNS, timeline
 from quizapp.services.exports import (
@@ -37,7 +37,7 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @staff_required
 def index() -> str:
     session = db_session()
-    finalize_expired(session, now(), grace())
+    finalise_expired(session, now(), grace())
     counts: dict[int, dict[str, int]] = {}
     for quiz_id, state, n in session.execute(
         select(Attempt.quiz_id, Attempt.state, func.count()).group_by(

@@ -29,20 +29,20 @@ from quizapp.services.quizzes import quiz_for_student
 from quizapp.services.release import released
 from quizapp.web import course_zone, db_session, grace, now
 from quizapp.web.forms import AnswersForm, ConfirmForm
-from quizapp.web.security import student_required
+from quizapp.web.security import user_required
 
 bp = Blueprint("student", __name__)
 
 
 @bp.route("/")
-@student_required
+@user_required
 def dashboard() -> str:
     groups = dashboard_service(db_session(), current_user, now(), grace())
     return render_template("student/dashboard.html", groups=groups, now=now())
 
 
 @bp.route("/quiz/<id:quiz_id>")
-@student_required
+@user_required
 def start_page(quiz_id: int) -> str | Response:
     card = quiz_for_student(db_session(), quiz_id, current_user, now(), grace())
     if card.in_progress is not None:
@@ -61,7 +61,7 @@ def start_page(quiz_id: int) -> str | Response:
 
 
 @bp.route("/quiz/<id:quiz_id>/start", methods=["POST"])
-@student_required
+@user_required
 def start(quiz_id: int) -> Response:
     form = ConfirmForm()
     if not form.validate_on_submit():
@@ -110,7 +110,7 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
 
 
 @bp.route("/attempt/<id:attempt_id>")
-@student_required
+@user_required
 def attempt_page(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
     if attempt.state is not AttemptState.IN_PROGRESS:
@@ -142,7 +142,7 @@ def _submitted_answers(attempt: Attempt) -> dict[int, Sequence[str]]:
 
 
 @bp.route("/attempt/<id:attempt_id>", methods=["POST"])
-@student_required
+@user_required
 def save(attempt_id: int) -> Response:
     form = AnswersForm()
     if not form.validate_on_submit():
@@ -190,7 +190,7 @@ def save(attempt_id: int) -> Response:
 
 
 @bp.route("/attempt/<id:attempt_id>/submit")
-@student_required
+@user_required
 def confirm_submit(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
     if attempt.state is not AttemptState.IN_PROGRESS:
@@ -239,7 +239,7 @@ def confirm_submit(attempt_id: int) -> str | Response:
 
 
 @bp.route("/attempt/<id:attempt_id>/submit", methods=["POST"])
-@student_required
+@user_required
 def submit(attempt_id: int) -> Response:
     form = ConfirmForm()
     if not form.validate_on_submit():
@@ -253,7 +253,7 @@ def submit(attempt_id: int) -> Response:
 
 
 @bp.route("/attempt/<id:attempt_id>/result")
-@student_required
+@user_required
 def result(attempt_id: int) -> str | Response:
     attempt = _own_attempt(attempt_id)
     if attempt.state is AttemptState.IN_PROGRESS:
@@ -283,7 +283,7 @@ def _pending(session: Any, attempt: Attempt) -> Pending:
 
 
 @bp.route("/attempt/<id:attempt_id>/review")
-@student_required
+@user_required
 def review(attempt_id: int) -> str | Response:
     """The student's own answers, with marks and with correct answers and feedback only
     as far as the quiz's release policy allows now."""

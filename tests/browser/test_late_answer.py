@@ -87,7 +87,7 @@ def late_student(live_server: LiveServer) -> Iterator[LateStudent]:
 def _finish_left_running(server: LiveServer, user_id: int) -> None:
     from quizapp.domain.timing import AttemptState
     from quizapp.models import Attempt, FinishReason
-    from quizapp.services.attempts import finalize_attempt
+    from quizapp.services.attempts import finalise_attempt
 
     with server_session(server) as session:
         for attempt in session.scalars(
@@ -95,7 +95,7 @@ def _finish_left_running(server: LiveServer, user_id: int) -> None:
                 Attempt.user_id == user_id, Attempt.state == AttemptState.IN_PROGRESS
             )
         ):
-            finalize_attempt(session, attempt, datetime.now(UTC), FinishReason.DEADLINE)
+            finalise_attempt(session, attempt, datetime.now(UTC), FinishReason.DEADLINE)
 
 
 @dataclass

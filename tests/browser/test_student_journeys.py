@@ -276,7 +276,7 @@ def test_page_closed_past_deadline_is_finalised_by_the_sweeper(
 ) -> None:  # type: ignore[no-untyped-def]
     past = closed_page_attempt.deadline + timedelta(seconds=GRACE_SECONDS + 1)
     time.sleep(max(0.0, (past - datetime.now(UTC)).total_seconds()))
-    result = live_server.cli("attempts", "finalize-expired")
+    result = live_server.cli("attempts", "finalise-expired")
     assert result.stdout.strip() == "Finalised 1 expired attempt(s)."
 
     page = new_context().new_page()

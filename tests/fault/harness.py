@@ -806,7 +806,7 @@ def timeline(load: Load, seconds: float, events: list[tuple[float, Callable[[], 
 def end_attempts(load: Load, env: dict[str, str]) -> int:
     """Half the students submit (the form, through whatever URL they use); the examiner
     closes the quiz now for the other half (SWEEP_GROUP), and once their deadline plus
-    grace has passed, `quizapp attempts finalize-expired` sweeps them. Returns the
+    grace has passed, `quizapp attempts finalise-expired` sweeps them. Returns the
     sweeper's count."""
     for student in load.students[0::2]:
         student.submit()
@@ -828,7 +828,7 @@ def end_attempts(load: Load, env: dict[str, str]) -> int:
     # The override never moves a deadline before now, so every swept attempt's deadline
     # is at most a few seconds from here: wait for deadline + grace, with a margin.
     time.sleep(max(0.0, (close - datetime.now(UTC)).total_seconds()) + GRACE_SECONDS + 3)
-    out = cli(env, "attempts", "finalize-expired")
+    out = cli(env, "attempts", "finalise-expired")
     match = re.search(r"Finalised (\d+) expired attempt", out)
     assert match, out
     return int(match.group(1))

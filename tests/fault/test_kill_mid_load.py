@@ -8,7 +8,7 @@
 
 Afterwards every save the client saw acknowledged is stored (or a newer one it sent),
 is in the answer log once, and every attempt ends finalised and graded: half by the
-students' submit, half by `quizapp attempts finalize-expired` after the examiner
+students' submit, half by `quizapp attempts finalise-expired` after the examiner
 closes the quiz.
 """
 

@@ -1,4 +1,4 @@
-"""`quizapp attempts finalize-expired` from several machines at once, on PostgreSQL.
+"""`quizapp attempts finalise-expired` from several machines at once, on PostgreSQL.
 
 Each sweeper is a separate `quizapp` process with its own connections, as cron runs it
 on each app machine. Hundreds of expired attempts (real layouts, some answers each):
@@ -120,7 +120,7 @@ def lock_waits(watch: psycopg.Connection) -> int:
 
 def sweeper(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(BIN / "quizapp"), "attempts", "finalize-expired"],
+        [str(BIN / "quizapp"), "attempts", "finalise-expired"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -67,9 +67,9 @@ def test_a_student_who_never_returns_is_finalised_by_the_sweeper_and_scored(
     client.post(f"/attempt/{attempt_id}", data=form)
     # The laptop closes. Nobody touches the attempt again; cron runs the sweeper.
     clock.advance(hours=2)
-    result = app.test_cli_runner().invoke(args=["attempts", "finalize-expired"])
+    result = app.test_cli_runner().invoke(args=["attempts", "finalise-expired"])
     assert result.exit_code == 0 and "Finalised 1 expired attempt(s)." in result.output
-    again = app.test_cli_runner().invoke(args=["attempts", "finalize-expired"])
+    again = app.test_cli_runner().invoke(args=["attempts", "finalise-expired"])
     assert "Finalised 0 expired attempt(s)." in again.output
 
     session.rollback()

@@ -182,7 +182,7 @@ def test_submit_twice_is_a_no_op_and_marks_are_written_once(session, quiz, alice
     assert marks == len(attempt.layout)
 
 
-def test_finalize_expired_from_several_machines_finalises_each_attempt_once(
+def test_finalise_expired_from_several_machines_finalises_each_attempt_once(
     app, session, quiz, users
 ):
     database = app.extensions["quizapp_db"]
@@ -196,7 +196,7 @@ def test_finalize_expired_from_several_machines_finalises_each_attempt_once(
     def sweep() -> None:
         with database.new_session() as s:
             barrier.wait()
-            counts.append(svc.finalize_expired(s, later, GRACE))
+            counts.append(svc.finalise_expired(s, later, GRACE))
 
     threads = [threading.Thread(target=sweep) for _ in range(3)]
     for t in threads:
@@ -209,7 +209,7 @@ def test_finalize_expired_from_several_machines_finalises_each_attempt_once(
         assert states == [AttemptState.TIMED_OUT] * 3
         marks = s.scalar(select(func.count()).select_from(Mark))
         assert marks == 3 * 15  # graded exactly once each
-    assert svc.finalize_expired(session, later, GRACE) == 0
+    assert svc.finalise_expired(session, later, GRACE) == 0
 
 
 def test_acknowledged_saves_survive_a_restart(app, session, quiz, alice, database_url):

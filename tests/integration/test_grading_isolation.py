@@ -186,7 +186,7 @@ def test_the_sweeper_goes_on_past_an_attempt_it_cannot_finish(
 
     monkeypatch.setattr(svc, "receipt_code", receipt)
     with database.new_session() as s:
-        assert svc.finalize_expired(s, deadline + GRACE + timedelta(seconds=1), GRACE) == 2
+        assert svc.finalise_expired(s, deadline + GRACE + timedelta(seconds=1), GRACE) == 2
     with database.new_session() as s:
         states = {i: s.get(Attempt, i).state for i in ids}
     assert states[doomed] is AttemptState.IN_PROGRESS

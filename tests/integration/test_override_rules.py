@@ -134,8 +134,8 @@ def test_no_time_limit_and_no_close(session, quiz, users):
     assert timing.time_limit is None and timing.closes_at is None
     # The attempt never expires: the sweeper leaves it, saves are taken a week later.
     week = START + timedelta(days=7)
-    assert attempt_service.finalize_expired(session, week, GRACE) == 0
-    assert not attempt_service.finalize_if_expired(session, attempt, week, GRACE)
+    assert attempt_service.finalise_expired(session, week, GRACE) == 0
+    assert not attempt_service.finalise_if_expired(session, attempt, week, GRACE)
 
 
 @pytest.mark.parametrize(
