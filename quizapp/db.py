@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -97,6 +97,14 @@ def end_snapshot(session: Session) -> None:
     was changed in a read."""
     if session.in_transaction():
         session.commit()
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through `Session.execute` matched. The session
+    returns a CursorResult for these statements, but SQLAlchemy types `Session.execute` as
+    returning a plain Result (it cannot promise a cursor for every statement), so the one
+    cast lives here."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def discard(session: Session) -> None:

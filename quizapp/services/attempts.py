@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import discard, end_snapshot, unit_of_work
+from quizapp.db import discard, end_snapshot, rows_matched, unit_of_work
 from quizapp.domain.layout import LayoutEntry, LayoutError, SlotPlan, build_layout
 from quizapp.domain.qtypes.base import AnswerOutOfBounds, Grade, GradeStatus, InvalidSubmission
 from quizapp.domain.questions import canonical_json
@@ -632,12 +632,14 @@ def finalise_attempt(
             graded = grade_answers(attempt.id, questions, {s: a.value for s, a in answers.items()})
         try:
             with unit_of_work(session):
-                changed = session.execute(
-                    update(Attempt)
-                    .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
-                    .values(state=state, finished_at=finished_at, finish_reason=reason)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
+                changed = rows_matched(
+                    session.execute(
+                        update(Attempt)
+                        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
+                        .values(state=state, finished_at=finished_at, finish_reason=reason)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
                 if changed != 1:
                     raise _FinishedElsewhere
                 stored = current_answers(session, attempt.id)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from quizapp.db import unit_of_work
+from quizapp.db import rows_matched, unit_of_work
 from quizapp.models import AuthSession, User
 from quizapp.services import audit
 from quizapp.services.errors import NotFound
@@ -140,11 +140,13 @@ def end_all_sessions(
 def bump_session_version(session: Session, user_id: int) -> None:
     """In the caller's write transaction: every session made before now stops matching
     the user's version (no row needs to change: the join compares versions)."""
-    changed = session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(session_version=User.session_version + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    changed = rows_matched(
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(session_version=User.session_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if changed != 1:
         raise NotFound("No such user.")

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import unit_of_work
+from quizapp.db import rows_matched, unit_of_work
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt, FinishReason, Quiz, QuizOverride, User, UserGroup
 from quizapp.services import attempts as attempt_service
@@ -250,19 +250,21 @@ def reopen(
     }
     with unit_of_work(session):
         try:
-            changed = session.execute(
-                update(Attempt)
-                .where(Attempt.id == attempt.id, Attempt.state != AttemptState.IN_PROGRESS)
-                .values(
-                    state=AttemptState.IN_PROGRESS,
-                    finished_at=None,
-                    finish_reason=None,
-                    deadline_at=deadline,
-                    score=None,
-                    receipt=None,
+            changed = rows_matched(
+                session.execute(
+                    update(Attempt)
+                    .where(Attempt.id == attempt.id, Attempt.state != AttemptState.IN_PROGRESS)
+                    .values(
+                        state=AttemptState.IN_PROGRESS,
+                        finished_at=None,
+                        finish_reason=None,
+                        deadline_at=deadline,
+                        score=None,
+                        receipt=None,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            )
         except IntegrityError:
             raise Conflict(
                 "The student already has another attempt at this quiz in progress; "

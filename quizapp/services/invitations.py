@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from quizapp.db import discard, end_snapshot, unit_of_work
+from quizapp.db import discard, end_snapshot, rows_matched, unit_of_work
 from quizapp.domain.passwords import password_problem
 from quizapp.models import Invitation, Role, User
 from quizapp.services import audit
@@ -367,24 +367,28 @@ def redeem(session: Session, token: str, password: str, now: datetime, *, ip: st
     end_snapshot(session)  # no transaction open while hashing
     hashed = hash_password(password)
     with unit_of_work(session):
-        used = session.execute(
-            update(Invitation)
-            .where(
-                Invitation.id == invitation_id,
-                Invitation.used_at.is_(None),
-                Invitation.expires_at > now,
+        used = rows_matched(
+            session.execute(
+                update(Invitation)
+                .where(
+                    Invitation.id == invitation_id,
+                    Invitation.used_at.is_(None),
+                    Invitation.expires_at > now,
+                )
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
             )
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if used != 1:
             raise LinkNotUsable(look_up(session, token, now))
-        changed = session.execute(
-            update(User)
-            .where(User.id == user.id, User.active.is_(True))
-            .values(password_hash=hashed)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        changed = rows_matched(
+            session.execute(
+                update(User)
+                .where(User.id == user.id, User.active.is_(True))
+                .values(password_hash=hashed)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if changed != 1:
             raise LinkNotUsable(LinkInfo(LinkState.DISABLED, info.invitation, user))
         bump_session_version(session, user.id)

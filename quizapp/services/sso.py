@@ -45,7 +45,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import discard, unit_of_work
+from quizapp.db import discard, rows_matched, unit_of_work
 from quizapp.domain.roster import username_problem
 from quizapp.models import Role, User
 from quizapp.services import audit
@@ -477,12 +477,14 @@ def _link_or_enrol(
         if refusal := _refusal_for(user, person, settings):
             raise refusal
         with unit_of_work(session):
-            linked = session.execute(
-                update(User)
-                .where(User.id == user.id, User.sso_subject.is_(None))
-                .values(sso_subject=person.subject)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            linked = rows_matched(
+                session.execute(
+                    update(User)
+                    .where(User.id == user.id, User.sso_subject.is_(None))
+                    .values(sso_subject=person.subject)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if linked != 1:
                 raise _Raced()
             audit.record(
