@@ -217,3 +217,21 @@ def current_version(session: Session, key: str) -> QuestionVersion:
     if version is None:
         raise NotFound(f"No imported question {key!r}.")
     return version
+
+
+def current_versions(session: Session) -> list[tuple[QuestionVersion, Question]]:
+    """The version new attempts use of every question, by bank file and key."""
+    rows = session.scalars(
+        select(QuestionVersion)
+        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
+        .order_by(QuestionVersion.source, QuestionVersion.question_key)
+    )
+    return [(version, question_of(version)) for version in rows]
+
+
+def attempt_in_quiz(session: Session, quiz_id: int, attempt_id: int) -> Attempt:
+    """An attempt of this quiz, or NotFound."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.quiz_id != quiz_id:
+        raise NotFound("No such attempt in this quiz.")
+    return attempt

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from quizapp.domain.questions import canonical_json
 from quizapp.models import AnswerLog, Attempt, AuditEvent, Quiz, User
+from quizapp.services.errors import NotFound
 
 TIMELINE_COLUMNS = [
     "time_utc", "action", "student", "actor", "quiz", "attempt", "address", "browser_session",
@@ -98,3 +99,23 @@ def timeline(
             )
 
     yield from merge(event_rows(), save_rows(), key=lambda row: row.at)
+
+
+def audit_scope(
+    session: Session, username: str, quiz_key: str
+) -> tuple[int | None, int | None, str]:
+    """A student's username and/or a quiz's key as ids for `timeline`, and a label for
+    a file name ("alice-quiz1", or "all"); an unknown name is NotFound."""
+    student_id = quiz_id = None
+    labels = []
+    if username:
+        student_id = session.scalars(select(User.id).where(User.username == username)).first()
+        if student_id is None:
+            raise NotFound(f"No user {username!r}.")
+        labels.append(username)
+    if quiz_key:
+        quiz_id = session.scalars(select(Quiz.id).where(Quiz.key == quiz_key)).first()
+        if quiz_id is None:
+            raise NotFound(f"No quiz {quiz_key!r}.")
+        labels.append(quiz_key)
+    return student_id, quiz_id, "-".join(labels) or "all"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quizapp.domain.timing import AttemptState, StudentTiming, WindowState
 from quizapp.models import Attempt, Quiz, User
-from quizapp.services.attempts import finalise_if_expired
+from quizapp.services.attempts import finalise_expired, finalise_if_expired
 from quizapp.services.catalog import rules_for
 from quizapp.services.errors import NotFound
 from quizapp.services.marking import Pending, pending_marks
@@ -86,3 +86,23 @@ def quiz_for_student(
     if quiz is None:
         raise NotFound("No such quiz.")
     return quiz_card(session, quiz, user, now, grace)
+
+
+@dataclass(frozen=True)
+class StaffOverview:
+    quizzes: list[Quiz]
+    counts: dict[int, dict[str, int]]  # quiz id -> attempt state -> how many
+
+
+def staff_overview(session: Session, now: datetime, grace: timedelta) -> StaffOverview:
+    """Every quiz with its attempts counted by state (expired ones finalised first)."""
+    finalise_expired(session, now, grace)
+    counts: dict[int, dict[str, int]] = {}
+    for quiz_id, state, n in session.execute(
+        select(Attempt.quiz_id, Attempt.state, func.count()).group_by(
+            Attempt.quiz_id, Attempt.state
+        )
+    ):
+        counts.setdefault(quiz_id, {})[state.value] = n
+    quizzes = list(session.scalars(select(Quiz).order_by(Quiz.opens_at)))
+    return StaffOverview(quizzes, counts)

@@ -26,10 +26,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from quizapp.domain.scoring import format_mark
-from quizapp.models import Attempt, Quiz
+from quizapp.models import Quiz
 from quizapp.services import marking as marking_service
 from quizapp.services import regrade as regrade_service
-from quizapp.services.catalog import quiz_or_404
+from quizapp.services.catalog import attempt_in_quiz, quiz_or_404
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 from quizapp.services.progress import Steps
 from quizapp.web import db_session, grace, now, progress
@@ -132,9 +132,7 @@ def mark(quiz_id: int, slot: int, attempt_id: int) -> Any:
     if not form.validate_on_submit():
         return _render_slot(quiz_id, slot, everything, (attempt_id, form, ""))
     session = db_session()
-    attempt = session.get(Attempt, attempt_id)
-    if attempt is None or attempt.quiz_id != quiz_id:
-        raise NotFound("No such attempt in this quiz.")
+    attempt = attempt_in_quiz(session, quiz_id, attempt_id)
     based_on = int(form.based_on.data) if (form.based_on.data or "").isdigit() else None
     try:
         row = marking_service.mark_answer(

@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, render_template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quizapp.bank.preview import preview_question, question_variant
 from quizapp.domain.questions import Question
-from quizapp.models import Question as QuestionRow
 from quizapp.models import QuestionVersion
-from quizapp.services.catalog import current_version, question_of
+from quizapp.services.catalog import current_version, current_versions, question_of
 from quizapp.web import db_session
 from quizapp.web.assets import asset_rewriter
 from quizapp.web.input_guard import int_arg
@@ -36,12 +34,7 @@ class Listed:
 
 
 def _current_versions(session: Session) -> list[Listed]:
-    rows = session.execute(
-        select(QuestionVersion)
-        .join(QuestionRow, QuestionRow.current_version_id == QuestionVersion.id)
-        .order_by(QuestionVersion.source, QuestionVersion.question_key)
-    ).scalars()
-    return [Listed(version, question_of(version)) for version in rows]
+    return [Listed(version, question) for version, question in current_versions(session)]
 
 
 @bp.route("/")

@@ -9,13 +9,11 @@ from itertools import islice
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from quizapp.models import Attempt, Quiz, User
-from quizapp.services.attempts import finalise_expired
-from quizapp.services.errors import InvalidInput, NotFound
-from quizapp.services.evidence import TIMELINE_COLUMNS, timeline
+from quizapp.services.catalog import quiz_or_404
+from quizapp.services.errors import InvalidInput
+from quizapp.services.evidence import TIMELINE_COLUMNS, audit_scope, timeline
 from quizapp.services.exports import (
     EXPORTS,
     VLE_FILES,
@@ -26,6 +24,7 @@ from quizapp.services.exports import (
     spreadsheet_safe,
     vle_report,
 )
+from quizapp.services.quizzes import staff_overview
 from quizapp.web import db_session, grace, now
 from quizapp.web.security import staff_required
 from quizapp.web.throttle import undeclared_proxy_seen
@@ -36,20 +35,11 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @bp.route("/")
 @staff_required
 def index() -> str:
-    session = db_session()
-    finalise_expired(session, now(), grace())
-    counts: dict[int, dict[str, int]] = {}
-    for quiz_id, state, n in session.execute(
-        select(Attempt.quiz_id, Attempt.state, func.count()).group_by(
-            Attempt.quiz_id, Attempt.state
-        )
-    ):
-        counts.setdefault(quiz_id, {})[state.value] = n
-    quizzes = session.scalars(select(Quiz).order_by(Quiz.opens_at)).all()
+    overview = staff_overview(db_session(), now(), grace())
     return render_template(
         "staff/index.html",
-        quizzes=quizzes,
-        counts=counts,
+        quizzes=overview.quizzes,
+        counts=overview.counts,
         now=now(),
         undeclared_proxy=undeclared_proxy_seen(),
     )
@@ -71,9 +61,7 @@ def _target() -> VleTarget:
 @staff_required
 def export_csv(quiz_id: int, kind: str) -> Response:
     session = db_session()
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
+    quiz = quiz_or_404(session, quiz_id)
     moment, grace_period = now(), grace()
     rows = EXPORTS[kind]
     if kind in VLE_FILES:
@@ -95,9 +83,7 @@ def vle_uploads(quiz_id: int) -> str:
     """The VLE files of a quiz, with the column they fill and the students they leave
     out because their marks are provisional (or they have not finished)."""
     session = db_session()
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
+    quiz = quiz_or_404(session, quiz_id)
     column = request.args.get("column", "")[:200]
     column_id = request.args.get("column_id", "")[:40]
     error = ""
@@ -145,20 +131,11 @@ def _streamed_csv(
 
 def _audit_filters() -> tuple[int | None, int | None, str]:
     """?student=USERNAME&quiz=KEY → ids, and a label; unknown names are a 404."""
-    session = db_session()
-    student_id = quiz_id = None
-    labels = []
-    if username := request.args.get("student", "").strip():
-        student_id = session.scalars(select(User.id).where(User.username == username)).first()
-        if student_id is None:
-            raise NotFound(f"No user {username!r}.")
-        labels.append(username)
-    if key := request.args.get("quiz", "").strip():
-        quiz_id = session.scalars(select(Quiz.id).where(Quiz.key == key)).first()
-        if quiz_id is None:
-            raise NotFound(f"No quiz {key!r}.")
-        labels.append(key)
-    return student_id, quiz_id, "-".join(labels) or "all"
+    return audit_scope(
+        db_session(),
+        request.args.get("student", "").strip()[:150],
+        request.args.get("quiz", "").strip()[:100],
+    )
 
 
 def _detail_value(value: Any) -> str:

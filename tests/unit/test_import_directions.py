@@ -69,3 +69,20 @@ def test_services_write_only_through_a_unit_of_work():
             if isinstance(node, ast.Name) and node.id == "begin_write":
                 found.append(f"{path.name}:{node.lineno} uses begin_write")
     assert found == []
+
+
+def test_views_hold_no_sql():
+    """Queries live in services (issue 18: SQL had crept into the staff, roster and
+    preview views); the web layer may name the Session type, nothing else of SQLAlchemy."""
+    found = []
+    for path in _modules("web"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                names = {a.name for a in node.names}
+                if node.module != "sqlalchemy.orm" or names - {"Session"}:
+                    found.append(f"{path.name} imports {names} from {node.module}")
+            elif isinstance(node, ast.Import) and any(
+                a.name.startswith("sqlalchemy") for a in node.names
+            ):
+                found.append(f"{path.name} imports sqlalchemy")
+    assert found == []
