@@ -30,7 +30,7 @@ from quizapp.config import private_sqlite_files
 from quizapp.context import db_session, grace, now
 from quizapp.models import Quiz, Role
 from quizapp.services.attempts import finalise_expired
-from quizapp.services.bank_import import import_bank
+from quizapp.services.bank_import import import_bank, open_for_demo
 from quizapp.services.errors import ServiceError
 from quizapp.services.exports import csv_lines, data_rows
 from quizapp.services.progress import Progress, Throttle
@@ -741,12 +741,7 @@ def demo(bank_path: str | None) -> None:
     session = db_session()
     report = import_bank(session, bank)
     click.echo(f"Imported {path}: {report.summary()}")
-    moment = now()
-    for quiz in session.scalars(select(Quiz).where(Quiz.key.in_(bank.quizzes))):
-        # Demo only: a 24-hour window that opened an hour ago, whatever the YAML says.
-        quiz.opens_at = moment - timedelta(hours=1)
-        quiz.closes_at = moment + timedelta(hours=23)
-    session.commit()
+    open_for_demo(session, list(bank.quizzes), now())
     create_user(
         session, "staff", DEMO_PASSWORD, name="Dr Sam Staff", role=Role.STAFF, update_existing=True
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,7 +84,11 @@ def _sync_questions(session: Session, bank: Bank, report: ImportReport) -> None:
     )
     for key, loaded in sorted(bank.questions.items()):
         row = rows.get(key)
-        if row is not None and current_hashes.get(row.current_version_id) == loaded.hash:
+        if (
+            row is not None
+            and row.current_version_id is not None
+            and current_hashes.get(row.current_version_id) == loaded.hash
+        ):
             report.unchanged_questions += 1
             continue
         # Reverting to an earlier text reuses that version rather than duplicating it.
@@ -199,3 +205,12 @@ def _sync_quiz(session: Session, loaded: LoadedQuiz, report: ImportReport) -> No
                 candidates=list(plan.candidates),
             )
         )
+
+
+def open_for_demo(session: Session, quiz_keys: Sequence[str], now: datetime) -> None:
+    """Demo only (`quizapp demo`): these quizzes get a 24-hour window that opened an hour
+    ago, whatever their YAML says, so the demo can be tried at once."""
+    with unit_of_work(session):
+        for quiz in session.scalars(select(Quiz).where(Quiz.key.in_(quiz_keys))):
+            quiz.opens_at = now - timedelta(hours=1)
+            quiz.closes_at = now + timedelta(hours=23)
