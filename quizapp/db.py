@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 4, **overrides: Any) -> Engine:
@@ -128,7 +131,7 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._scoped = scoped_session(self._factory)
 
-    def init_app(self, app: Any) -> None:
+    def init_app(self, app: Flask) -> None:
         self.configure(
             app.config["QUIZAPP_DATABASE_URL"],
             pool_size=app.config["QUIZAPP_DB_POOL_SIZE"],

@@ -45,8 +45,9 @@ def csv_lines(
     """Rows → CSV text chunks; a BOM first so Excel reads UTF-8 names correctly (the VLE
     files go without: see VLE_FILES), every cell quoted when `quote_all`."""
     buffer = io.StringIO()
-    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=quoting)
+    writer = csv.writer(
+        buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
     if bom:
         yield "\ufeff"
     for row in rows:
@@ -177,7 +178,9 @@ def _students_with_attempts(
         .execution_options(yield_per=1000)
     )
     for _, rows in groupby(session.execute(stmt), key=lambda r: r.id):
-        group = list(rows)
+        # Row is generic over its columns: *tuple[Any, ...] is "any width", which the
+        # many-column row of this select fits (Row[Any] would mean one column).
+        group: list[Row[*tuple[Any, ...]]] = list(rows)
         yield group[0], [r for r in group if r.attempt_id is not None]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from quizapp.db import end_snapshot, unit_of_work
@@ -142,7 +142,7 @@ def accept_refused_answer(
         seq = max(row.seq, (before.seq if before is not None else 0) + 1)
         upsert_answer(session, attempt.id, row.slot, row.value, seq, now)
         session.connection().execute(
-            AnswerLog.__table__.insert(),
+            insert(AnswerLog),
             [answer_log_row(attempt.id, row.slot, row.value, seq, now, ip, "staff", None, None)],
         )
         entry = graded.entry

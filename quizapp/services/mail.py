@@ -141,5 +141,7 @@ def _reason(exc: BaseException) -> str:
         ]
         return "refused: " + "; ".join(replies)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+        error = exc.smtp_error  # bytes from smtplib; typed bytes | str
+        text = error.decode(errors="replace") if isinstance(error, bytes) else error
+        return f"{exc.smtp_code} {text}"
     return str(exc) or type(exc).__name__

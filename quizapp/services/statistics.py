@@ -162,10 +162,10 @@ def quiz_statistics(
     maxima: dict[int, set[Fraction]] = {}
     keys: dict[int, set[str]] = {}
     for attempt in counted:
-        for entry in attempt.layout:
-            slot = int(entry["slot"])
-            maxima.setdefault(slot, set()).add(Fraction(entry["marks"]))
-            keys.setdefault(slot, set()).add(str(entry["question_key"]))
+        for planned in attempt.layout:
+            slot = int(planned["slot"])
+            maxima.setdefault(slot, set()).add(Fraction(planned["marks"]))
+            keys.setdefault(slot, set()).add(str(planned["question_key"]))
     quiz_slots = session.scalars(select(QuizSlot).where(QuizSlot.quiz_id == quiz.id)).all()
     for quiz_slot in quiz_slots:
         if quiz_slot.number not in maxima:
