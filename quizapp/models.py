@@ -92,7 +92,7 @@ class Role(enum.StrEnum):
 
 class FinishReason(enum.StrEnum):
     SUBMITTED = "submitted"  # the student pressed submit
-    DEADLINE = "deadline"  # finalised after deadline + grace (lazily or by the sweeper)
+    DEADLINE = "deadline"  # the deadline ended it (the page at zero, a request, or the sweeper)
     STAFF = "staff"  # finalised by staff
 
 
@@ -325,7 +325,7 @@ class LogOutcome(enum.StrEnum):
 
     STALE = "stale"  # a newer answer (higher sequence) was already stored
     LATE = "late"  # arrived after the deadline and its grace: refused, kept as evidence
-    AFTER_FINISH = "after_finish"  # arrived after the attempt was submitted or finalised
+    AFTER_FINISH = "after_finish"  # arrived after the student submitted or staff finished it
 
 
 class AnswerLog(Base):

@@ -333,19 +333,17 @@ def save_answers(
         ):
             return _save(session, locked, submitted, seq, now, ip, client, typed_at)
     # Refused: finished, or its time is over (then finalised first, as any request does).
-    state = locked.state
-    if state is AttemptState.IN_PROGRESS:
-        attempt = session.get(Attempt, attempt_id, populate_existing=True)
-        assert attempt is not None
-        finalise_if_expired(session, attempt, now, grace)
-        state = attempt.state
-    outcome = LogOutcome.LATE if state is AttemptState.TIMED_OUT else LogOutcome.AFTER_FINISH
+    attempt = session.get(Attempt, attempt_id, populate_existing=True)
+    assert attempt is not None
+    finalise_if_expired(session, attempt, now, grace)
+    # Late: the deadline ended it. Otherwise the student submitted, or staff finished it.
+    reason = attempt.finish_reason
+    outcome = LogOutcome.LATE if reason is FinishReason.DEADLINE else LogOutcome.AFTER_FINISH
     recorded = _record_refused(session, locked, submitted, seq, now, ip, client, typed_at, outcome)
-    message = (
-        TIME_OVER
-        if outcome is LogOutcome.LATE
-        else "This attempt has already been submitted; no more answers can be saved."
-    )
+    message = {
+        FinishReason.DEADLINE: TIME_OVER,
+        FinishReason.STAFF: "Staff have finished this attempt; no more answers can be saved.",
+    }.get(reason, "This attempt has already been submitted; no more answers can be saved.")
     if recorded:
         message += " What you sent has been recorded for staff to see."
     raise Conflict(message, recorded=recorded)

@@ -252,3 +252,16 @@ def test_a_refused_save_that_fits_no_question_is_not_recorded(session, quiz, use
         svc.save_answers(session, attempt.id, {999: ["16"]}, 5, NOW, GRACE)
     assert refused.value.details == {"recorded": False}
     assert late_answers.refused_answers(session, [attempt.id]) == []
+
+
+def test_a_save_after_staff_finished_the_attempt_is_after_finish_not_late(session, quiz, users):
+    from quizapp.services import interventions
+
+    attempt = _start(session, quiz, users, "alice")
+    slot = _numeric_slot(session, attempt)
+    staff = session.get(User, users["staff"])
+    interventions.finalise_now(session, attempt.id, NOW, GRACE, staff, "suspected misconduct")
+    with pytest.raises(Conflict, match="Staff have finished this attempt"):
+        svc.save_answers(session, attempt.id, {slot: ["16"]}, 5, NOW, GRACE)
+    (row,) = late_answers.refused_answers(session, [attempt.id])
+    assert row.outcome is LogOutcome.AFTER_FINISH
