@@ -16,6 +16,7 @@ quizapp doctor text [--apply]        find (and repair) stored text that cannot b
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from quizapp.bank.loader import load_bank
+from quizapp.bank.loader import Bank, load_bank
 from quizapp.config import private_sqlite_files
 from quizapp.context import db_session, grace, now
 from quizapp.models import Quiz, Role
@@ -79,7 +80,7 @@ def init_db() -> None:
 bank_group = click.Group("bank", help="Question banks: validate and import.")
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
+def _load(path: str) -> Bank:
     return load_bank(Path(path), course_zone=current_app.config["QUIZAPP_TIMEZONE"])
 
 
@@ -138,7 +139,7 @@ def bank_preview(quiz_key: str, seed: int, out: str | None, bank_path: str | Non
         raise click.ClickException(f"{path} has problems; run `quizapp bank validate {path}`.")
     base = bank.root if bank.root.is_dir() else bank.root.parent
 
-    def inline_images(file: str):  # type: ignore[no-untyped-def]
+    def inline_images(file: str) -> Callable[[str], str]:
         def data_uri(src: str) -> str | None:
             try:
                 target = resolve_asset(base, file, src)
