@@ -150,3 +150,21 @@ def bump_session_version(session: Session, user_id: int) -> None:
     )
     if changed != 1:
         raise NotFound("No such user.")
+
+
+def replace_password(
+    session: Session, user_id: int, password_hash: str | None, *, only_if_active: bool = False
+) -> bool:
+    """In the caller's write transaction: the account's password becomes `password_hash`
+    (None: no password, as after a staff reset) and every session made before ends, the
+    one rule for any change of password. False when no such (active) account exists."""
+    query = update(User).where(User.id == user_id)
+    if only_if_active:
+        query = query.where(User.active.is_(True))
+    result = session.execute(
+        query.values(password_hash=password_hash).execution_options(synchronize_session=False)
+    )
+    if rows_matched(result) != 1:
+        return False
+    bump_session_version(session, user_id)
+    return True

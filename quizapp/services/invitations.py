@@ -39,7 +39,7 @@ from quizapp.domain.passwords import password_problem
 from quizapp.models import Invitation, Role, User
 from quizapp.services import audit
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
-from quizapp.services.identity import bump_session_version
+from quizapp.services.identity import replace_password
 from quizapp.services.mail import Delivery, Outgoing, SmtpSettings, send_all
 from quizapp.services.users import hash_password
 
@@ -273,13 +273,7 @@ def reset_password(
         if not user.active:
             raise InvalidInput(f"{user.username}'s account is disabled; enable it first.")
         had_password = user.password_hash is not None
-        session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(password_hash=None)
-            .execution_options(synchronize_session=False)
-        )
-        bump_session_version(session, user_id)
+        replace_password(session, user_id, None)
         audit.record(
             session, "password_reset", now, actor_id=by.id, subject_id=user_id, ip=ip,
             had_password=had_password,
@@ -381,17 +375,8 @@ def redeem(session: Session, token: str, password: str, now: datetime, *, ip: st
         )
         if used != 1:
             raise LinkNotUsable(look_up(session, token, now))
-        changed = rows_matched(
-            session.execute(
-                update(User)
-                .where(User.id == user.id, User.active.is_(True))
-                .values(password_hash=hashed)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if changed != 1:
+        if not replace_password(session, user.id, hashed, only_if_active=True):
             raise LinkNotUsable(LinkInfo(LinkState.DISABLED, info.invitation, user))
-        bump_session_version(session, user.id)
         audit.record(
             session,
             "password_set",
@@ -430,13 +415,7 @@ def set_password(
     end_snapshot(session)  # no transaction open while hashing
     hashed = hash_password(password)
     with unit_of_work(session):
-        session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(password_hash=hashed)
-            .execution_options(synchronize_session=False)
-        )
-        bump_session_version(session, user_id)
+        replace_password(session, user_id, hashed)
         session.execute(
             update(Invitation)
             .where(*_live(now), Invitation.user_id == user_id)
