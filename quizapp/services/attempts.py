@@ -340,10 +340,13 @@ def save_answers(
     reason = attempt.finish_reason
     outcome = LogOutcome.LATE if reason is FinishReason.DEADLINE else LogOutcome.AFTER_FINISH
     recorded = _record_refused(session, locked, submitted, seq, now, ip, client, typed_at, outcome)
-    message = {
+    messages: dict[FinishReason | None, str] = {
         FinishReason.DEADLINE: TIME_OVER,
         FinishReason.STAFF: "Staff have finished this attempt; no more answers can be saved.",
-    }.get(reason, "This attempt has already been submitted; no more answers can be saved.")
+    }
+    message = messages.get(
+        reason, "This attempt has already been submitted; no more answers can be saved."
+    )
     if recorded:
         message += " What you sent has been recorded for staff to see."
     raise Conflict(message, recorded=recorded)
