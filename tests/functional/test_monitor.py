@@ -131,6 +131,7 @@ def test_student_page_explains_deadline_and_links_to_audit(staff_client, running
     assert "/staff/audit?student=alice" in page
     assert "10.0.0.1" in page and "10.0.0.2" in page
     assert f"/staff/quiz/attempt/{running.id}/finalise" in page
+    assert "How a deadline is worked out" in page and "87 min 30 s" in page
 
 
 def test_forms_without_csrf_are_refused(staff_client, quiz, running):
