@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request, session, url_for
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from quizapp.domain.text_checks import invalid_text_reason
@@ -22,7 +21,7 @@ from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
 from quizapp.services.errors import InvalidInput
 from quizapp.web import course_zone, db_session, grace, now
-from quizapp.web.security import user_required
+from quizapp.web.security import current_account, user_required
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -82,7 +81,7 @@ def _values(raw: Any) -> list[str]:
 
 def _own_attempt(attempt_id: int) -> Attempt:
     return attempt_service.attempt_for_student(
-        db_session(), attempt_id, current_user, now(), grace()
+        db_session(), attempt_id, current_account(), now(), grace()
     )
 
 
@@ -159,7 +158,7 @@ def save_answer(attempt_id: int, slot: int) -> Response:
         grace(),
         request.remote_addr or "",
         session.get("client", ""),
-        owner_id=current_user.id,
+        owner_id=current_account().id,
         typed_at=_typed_at(body.get("typed_at")),
     )
     (result,) = saved.results

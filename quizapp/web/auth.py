@@ -28,7 +28,7 @@ from quizapp.services import audit, identity
 from quizapp.services.users import authenticate
 from quizapp.web import db_session, devices, now
 from quizapp.web.forms import ConfirmForm, LoginForm
-from quizapp.web.security import public, user_required
+from quizapp.web.security import current_account, public, user_required
 from quizapp.web.sso import password_login_refused
 
 bp = Blueprint("auth", __name__)
@@ -146,7 +146,7 @@ def sign_in(user: User, method: str, **details: Any) -> None:
 def logout() -> Response:
     form = ConfirmForm()
     if form.validate_on_submit():
-        identity.close_session(db_session(), current_user, session.get("sid"), now())
+        identity.close_session(db_session(), current_account(), session.get("sid"), now())
         logout_user()
         session.clear()
         flash("You have logged out.", "info")
@@ -162,7 +162,7 @@ def logout_everywhere() -> Response:
     if form.validate_on_submit():
         identity.end_all_sessions(
             db_session(),
-            current_user.id,
+            current_account().id,
             now(),
             reason="signed out everywhere",
             ip=request.remote_addr or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -29,7 +30,7 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json or progress.wanted()
 
 
-def error_response(status: int, message: str, **details: Any):  # type: ignore[no-untyped-def]
+def error_response(status: int, message: str, **details: Any) -> ResponseReturnValue:
     if progress.wanted():
         # A page following a long operation's progress reads one error line.
         return progress.error_line(message, status)
@@ -42,11 +43,11 @@ def error_response(status: int, message: str, **details: Any):  # type: ignore[n
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
-    def service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+    def service_error(exc: ServiceError) -> ResponseReturnValue:
         return error_response(exc.status, exc.message, **exc.details)
 
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def csrf_error(exc: CSRFError) -> ResponseReturnValue:
         return error_response(
             400,
             "This form has expired or was not sent by this site. "
@@ -54,7 +55,7 @@ def init_app(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         messages = {
             403: "You do not have permission to see this page.",

@@ -52,7 +52,7 @@ from quizapp.services.invitations import (
 from quizapp.services.mail import smtp_settings
 from quizapp.web import course_zone, db_session, now
 from quizapp.web.forms import InviteManyForm, InviteOneForm, ResetPasswordForm, SetPasswordForm
-from quizapp.web.security import public, staff_required
+from quizapp.web.security import current_account, public, staff_required
 
 bp = Blueprint("invitations", __name__)
 
@@ -120,7 +120,9 @@ def invite_many() -> Any:
     if not users:
         flash("Nobody to invite: everyone in that group has signed in already.", "info")
         return redirect(url_for("invitations.index"))
-    issued = invite(session, users, now(), by_id=current_user.id, days=form.days.data, ip=_ip())
+    issued = invite(
+        session, users, now(), by_id=current_account().id, days=form.days.data, ip=_ip()
+    )
     return _deliver(issued, send=bool(form.send.data), many=True)
 
 
@@ -136,7 +138,9 @@ def invite_one() -> Any:
     except (NotFound, InvalidInput) as exc:
         flash(exc.message, "error")
         return _render_index(one=form, status=exc.status)
-    issued = invite(session, users, now(), by_id=current_user.id, days=form.days.data, ip=_ip())
+    issued = invite(
+        session, users, now(), by_id=current_account().id, days=form.days.data, ip=_ip()
+    )
     return _deliver(issued, send=bool(form.send.data), many=False)
 
 
@@ -151,7 +155,9 @@ def reset() -> Any:
         return _render_index(status=400)
     session = db_session()
     user = find_user(session, form.username.data or "")
-    issued = reset_password(session, user.id, now(), by=current_user, days=form.days.data, ip=_ip())
+    issued = reset_password(
+        session, user.id, now(), by=current_account(), days=form.days.data, ip=_ip()
+    )
     flash(
         f"{user.username}'s password no longer works and every session of theirs has "
         "ended; they set a new one with the link below.",
@@ -171,7 +177,7 @@ def _deliver(issued: list[IssuedInvitation], *, send: bool, many: bool) -> Any:
             _base_url(),
             course_zone(),
             now(),
-            by=current_user,
+            by=current_account(),
             ip=_ip(),
         )
         if not report.failed:
@@ -214,7 +220,7 @@ def set_password(token: str) -> Any:
     if info.state is not LinkState.VALID:
         return _link_not_usable(info)
     assert info.user is not None
-    if current_user.is_authenticated and current_user.id != info.user.id:
+    if current_user.is_authenticated and current_account().id != info.user.id:
         # A staff member checking a link must not use it up, nor sign in as the student.
         return render_template("auth/set_password_other.html", info=info), 409
     form = SetPasswordForm()

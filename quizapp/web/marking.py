@@ -12,17 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
     RadioField,
-    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # web/forms.py
 from wtforms.validators import DataRequired, Length, Optional
 
 from quizapp.domain.scoring import format_mark
@@ -34,7 +33,7 @@ from quizapp.services.errors import Conflict, InvalidInput, NotFound
 from quizapp.services.progress import Steps
 from quizapp.web import db_session, grace, now, progress
 from quizapp.web.progress import Outcome
-from quizapp.web.security import staff_required
+from quizapp.web.security import current_account, staff_required
 
 bp = Blueprint("marking", __name__, url_prefix="/staff/marking")
 
@@ -133,7 +132,8 @@ def mark(quiz_id: int, slot: int, attempt_id: int) -> Any:
         return _render_slot(quiz_id, slot, everything, (attempt_id, form, ""))
     session = db_session()
     attempt = attempt_in_quiz(session, quiz_id, attempt_id)
-    based_on = int(form.based_on.data) if (form.based_on.data or "").isdigit() else None
+    based_on_text = form.based_on.data or ""
+    based_on = int(based_on_text) if based_on_text.isdigit() else None
     try:
         row = marking_service.mark_answer(
             session,
@@ -141,7 +141,7 @@ def mark(quiz_id: int, slot: int, attempt_id: int) -> Any:
             slot,
             form.mark.data or "",
             form.comment.data or "",
-            current_user.id,
+            current_account().id,
             now(),
             based_on=based_on,
             ip=request.remote_addr or "",
@@ -254,7 +254,7 @@ def regrade_commit(quiz_id: int) -> Any:
         form.never_lower.data == "1",
     )
     session = db_session()
-    actor_id, ip = current_user.id, request.remote_addr or ""
+    actor_id, ip = current_account().id, request.remote_addr or ""
 
     def work() -> Steps[Outcome]:
         try:

@@ -18,7 +18,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField, TextAreaField
@@ -32,7 +31,7 @@ from quizapp.services import monitor as monitor_service
 from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import NotFound, ServiceError
 from quizapp.web import course_zone, db_session, grace, now
-from quizapp.web.security import staff_required
+from quizapp.web.security import current_account, staff_required
 
 bp = Blueprint("monitor", __name__, url_prefix="/staff/quiz")
 
@@ -176,7 +175,7 @@ def accept_late(user_id: int, log_id: int) -> Any:
         db_session(),
         log_id,
         now(),
-        current_user,
+        current_account(),
         form.reason.data or "",
         request.remote_addr or "",
         student_id=user_id,
@@ -242,7 +241,7 @@ def intervene(quiz_id: int) -> Any:
                 no_close=bool(form.no_close.data),
             ),
             now(),
-            current_user,
+            current_account(),
             username=student_name,
             group=group,
         )
@@ -292,7 +291,7 @@ def reopen(attempt_id: int) -> Any:
                 attempt.id,
                 _local_input(form.deadline.data) or now(),
                 now(),
-                current_user,
+                current_account(),
                 form.reason.data or "",
                 request.remote_addr or "",
             )
@@ -324,7 +323,7 @@ def finalise(attempt_id: int) -> Any:
                 attempt.id,
                 now(),
                 grace(),
-                current_user,
+                current_account(),
                 form.reason.data or "",
                 request.remote_addr or "",
             )

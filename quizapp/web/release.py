@@ -11,9 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectChoice, StringField
+from wtforms import RadioField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # web/forms.py
 from wtforms.validators import DataRequired, Length
 
 from quizapp.domain.quiz import parse_local_time
@@ -22,7 +22,7 @@ from quizapp.models import Quiz
 from quizapp.services.catalog import quiz_or_404, release_policy
 from quizapp.services.release import released, set_in_browser, set_release_policy
 from quizapp.web import db_session, now
-from quizapp.web.security import staff_required
+from quizapp.web.security import current_account, staff_required
 
 bp = Blueprint("release", __name__, url_prefix="/staff/quiz")
 
@@ -131,7 +131,7 @@ def edit(quiz_id: int) -> Any:
             answers=answers,
             question_marks=QuestionMarks(form.question_marks.data),
         ),
-        current_user.id,
+        current_account().id,
         now(),
         ip=request.remote_addr or "",
     )

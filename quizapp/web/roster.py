@@ -43,7 +43,7 @@ from quizapp.services.roster import (
 from quizapp.web import db_session, now, progress
 from quizapp.web.input_guard import int_arg
 from quizapp.web.progress import Outcome
-from quizapp.web.security import staff_required
+from quizapp.web.security import current_account, staff_required
 
 bp = Blueprint("roster", __name__, url_prefix="/staff/roster")
 
@@ -90,7 +90,7 @@ def _allow_large_rosters(_endpoint: str | None, _values: dict[str, Any] | None) 
 
 
 def _is_staff() -> bool:
-    return bool(current_user.is_authenticated and current_user.is_staff)
+    return bool(current_user.is_authenticated and current_account().is_staff)
 
 
 def _signer() -> Signer:
@@ -105,7 +105,7 @@ def _mac(text: str) -> str:
 
 @bp.route("/")
 @staff_required
-def index() -> str:
+def index() -> Any:
     return _render_index(RosterUploadForm(), StaffAccountForm())
 
 
@@ -218,7 +218,7 @@ def apply() -> Any:
     parsed = parse_roster(text)
     if not parsed.ok:
         return progress.answer(_preview_outcome(parsed, text, source))
-    expected, by, moment = form.plan.data or "", current_user, now()
+    expected, by, moment = form.plan.data or "", current_account(), now()
 
     def work() -> Steps[Outcome]:
         try:
@@ -250,7 +250,7 @@ def create_staff() -> Any:
             form.name.data or "",
             form.email.data or "",
             form.password.data or "",
-            current_user,
+            current_account(),
             now(),
         )
     except InvalidInput as exc:

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
-from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -29,7 +28,7 @@ from quizapp.services.quizzes import quiz_for_student
 from quizapp.services.release import released
 from quizapp.web import course_zone, db_session, grace, now
 from quizapp.web.forms import AnswersForm, ConfirmForm
-from quizapp.web.security import user_required
+from quizapp.web.security import current_account, user_required
 
 bp = Blueprint("student", __name__)
 
@@ -37,14 +36,14 @@ bp = Blueprint("student", __name__)
 @bp.route("/")
 @user_required
 def dashboard() -> str:
-    groups = dashboard_service(db_session(), current_user, now(), grace())
+    groups = dashboard_service(db_session(), current_account(), now(), grace())
     return render_template("student/dashboard.html", groups=groups, now=now())
 
 
 @bp.route("/quiz/<id:quiz_id>")
 @user_required
 def start_page(quiz_id: int) -> str | Response:
-    card = quiz_for_student(db_session(), quiz_id, current_user, now(), grace())
+    card = quiz_for_student(db_session(), quiz_id, current_account(), now(), grace())
     if card.in_progress is not None:
         return redirect(url_for("student.attempt_page", attempt_id=card.in_progress.id))
     moment = now()
@@ -67,14 +66,14 @@ def start(quiz_id: int) -> Response:
     if not form.validate_on_submit():
         abort(400)
     attempt = attempt_service.start_attempt(
-        db_session(), quiz_id, current_user, now(), grace(), request.remote_addr or ""
+        db_session(), quiz_id, current_account(), now(), grace(), request.remote_addr or ""
     )
     return redirect(url_for("student.attempt_page", attempt_id=attempt.id))
 
 
 def _own_attempt(attempt_id: int) -> Attempt:
     return attempt_service.attempt_for_student(
-        db_session(), attempt_id, current_user, now(), grace()
+        db_session(), attempt_id, current_account(), now(), grace()
     )
 
 
@@ -134,7 +133,7 @@ def _submitted_answers(attempt: Attempt) -> dict[int, Sequence[str]]:
     """Form fields slot-N for every slot the page showed (present-N marks it shown, so an
     untouched checkbox group still counts as "cleared")."""
     slots = {int(entry["slot"]) for entry in attempt.layout}
-    submitted = {}
+    submitted: dict[int, Sequence[str]] = {}
     for slot in slots:
         if f"present-{slot}" in request.form:
             submitted[slot] = request.form.getlist(f"slot-{slot}")

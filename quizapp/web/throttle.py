@@ -4,17 +4,18 @@ are told when requests come through a proxy nobody declared."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from quizapp.ratelimit import LoginThrottle
 from quizapp.services import audit
 from quizapp.web import course_zone, db_session, now
-from quizapp.web.security import staff_required
+from quizapp.web.security import current_account, staff_required
 
 bp = Blueprint("throttle", __name__, url_prefix="/staff/sign-in/throttle")
 
@@ -28,8 +29,9 @@ class ClearForm(FlaskForm):
     )  # fmt: skip
 
 
-def _throttle():  # type: ignore[no-untyped-def]
-    return current_app.extensions["quizapp_login_throttle"]
+def _throttle() -> LoginThrottle:
+    throttle: LoginThrottle = current_app.extensions["quizapp_login_throttle"]
+    return throttle
 
 
 def undeclared_proxy_seen() -> bool:
@@ -73,7 +75,8 @@ def index() -> str:
 def clear() -> Response:
     form = ClearForm()
     target = {"username": form.username.data or "", "address": form.address.data or ""}
-    back = redirect(url_for("throttle.index", **{k: v for k, v in target.items() if v}))
+    query: dict[str, Any] = {k: v for k, v in target.items() if v}
+    back = redirect(url_for("throttle.index", **query))
     if not form.validate_on_submit() or not (target["username"] or target["address"]):
         flash("Name an account or an address, and give a reason.", "error")
         return back
@@ -86,7 +89,7 @@ def clear() -> Response:
         db_session(),
         "throttle_cleared",
         now(),
-        actor_id=current_user.id,
+        actor_id=current_account().id,
         ip=request.remote_addr or "",
         cleared=", ".join(cleared),
         reason=(form.reason.data or "").strip(),
