@@ -3,16 +3,31 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every package of the test, bench and postgresql extras, pinned with hashes (make lock).
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+LINT_PATHS := quizapp tests stubs
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test serve lint clean
+.PHONY: run test serve lint lock clean
 
-$(STAMP): pyproject.toml
+# The pinned packages from the lock file, then quizapp itself (editable, nothing resolved).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## lock: after changing a dependency in pyproject.toml, pin it (and what it needs) in
+##       requirements.lock, keeping every other pin; UPGRADE=1 moves all pins to the newest
+##       releases. Commit the lock with the change; make test then installs from it.
+lock: $(STAMP)
+	$(BIN)/python -c "import uv" 2>/dev/null || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/python -m uv pip compile pyproject.toml --extra test --extra bench --generate-hashes \
+		--universal --python-version 3.11 --custom-compile-command "make lock" \
+		$(if $(filter 1,$(UPGRADE)),--upgrade) --quiet -o $(LOCK)
 
 ## run: install, migrate the SQLite database in instance/, import question_bank/,
 ##      create demo accounts (printed), and serve on http://127.0.0.1:5000 with gunicorn.
@@ -35,19 +50,21 @@ ifeq ($(FAULT),1)
 endif
 	@$(BIN)/python -m tests.skip_report $(SKIPS)
 
+## lint: what CI and the pre-commit hooks run: ruff's lint and format check, and mypy
+##       strict on the whole quizapp package (pyproject.toml [tool.mypy]).
 lint: $(STAMP)
-	$(BIN)/ruff check quizapp tests
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 ## bench: the exam-day benchmark (bench/README.md): a real gunicorn on 127.0.0.1, about
-##        3 minutes; results in bench/results/. httpx is a bench-only dependency.
+##        3 minutes; results in bench/results/. httpx (the bench extra) comes from the lock.
 ##        BENCH_ARGS="--students 1000" or "--database postgresql" for the other runs.
 .PHONY: bench
 bench: $(STAMP)
-	$(BIN)/python -c "import httpx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## fault: the fault tests (tests/fault, about 3 minutes, loopback only): kill -9 a
@@ -56,5 +73,4 @@ bench: $(STAMP)
 ##        the PostgreSQL cases run when 127.0.0.1:5432 answers. httpx as for bench.
 .PHONY: fault
 fault: $(STAMP)
-	$(BIN)/python -c "import httpx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m pytest tests/fault $(PYTEST_ARGS)
