@@ -48,11 +48,16 @@ class QuizDef:
     flag_concurrent_use: bool = True
 
 
+class ClockChangeError(ValueError):
+    """A local time that a clock change skips or repeats: the message says what to write."""
+
+
 def parse_local_time(value: Any, zone: ZoneInfo) -> datetime:
     """A YAML time (a timestamp or text) as an aware datetime; naive means `zone` local time.
 
     Local times that do not exist (skipped when clocks go forward) are refused rather
-    than silently moved by an hour.
+    than silently moved by an hour, and so are local times that happen twice (when
+    clocks go back) unless they carry their offset, e.g. 2026-10-25 01:30+01:00.
     """
     if isinstance(value, datetime):
         moment = value
@@ -70,10 +75,37 @@ def parse_local_time(value: Any, zone: ZoneInfo) -> datetime:
     local = moment.replace(tzinfo=zone)
     roundtrip = local.astimezone(UTC).astimezone(zone)
     if roundtrip.replace(tzinfo=None) != moment:
-        raise ValueError(f"{moment:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks change)")
+        raise ClockChangeError(
+            f"{moment:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks change)"
+        )
+    offsets = ambiguous_offsets(moment, zone)
+    if offsets:
+        first, second = offsets
+        raise ClockChangeError(
+            f"{moment:%Y-%m-%d %H:%M} happens twice in {zone.key} (the clocks go back): "
+            f"write {moment:%Y-%m-%d %H:%M}{first} for the first or "
+            f"{moment:%Y-%m-%d %H:%M}{second} for the second"
+        )
     # UTC at once: Python adds a timedelta to a zoned datetime in wall-clock time, so
     # "opens + 24h" across a clock change would otherwise be 23 or 25 real hours.
     return local.astimezone(UTC)
+
+
+def ambiguous_offsets(naive: datetime, zone: ZoneInfo) -> tuple[str, str] | tuple[()]:
+    """The two UTC offsets (`+01:00`, `+00:00`) of a local time that happens twice in
+    `zone` (when the clocks go back), first occurrence first; () for any other time."""
+    first = naive.replace(tzinfo=zone, fold=0).utcoffset()
+    second = naive.replace(tzinfo=zone, fold=1).utcoffset()
+    if first is None or second is None or first == second:
+        return ()
+    return (_offset(first), _offset(second))
+
+
+def _offset(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
 
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
@@ -108,6 +140,9 @@ def read_release_rule(
         return ReleaseRule(ReleaseWhen(value))
     try:
         return ReleaseRule(ReleaseWhen.AT, parse_local_time(value, zone))
+    except ClockChangeError as exc:
+        spec.problem(key, str(exc))
+        return default
     except ValueError:
         spec.problem(key, "must be immediately, after_close, never, or a date and time")
         return default

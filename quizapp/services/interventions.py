@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quizapp.db import rows_matched, unit_of_work
+from quizapp.domain.quiz import ambiguous_offsets
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt, FinishReason, Quiz, QuizOverride, User, UserGroup
 from quizapp.services import attempts as attempt_service
@@ -35,9 +36,14 @@ MAX_REASON = 500
 def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     """A wall-clock time typed by staff in the course's zone, as aware UTC.
 
-    A time skipped when the clocks go forward is refused; a time that happens twice
-    when they go back is taken as its first occurrence (fold=0, still summer time).
+    A time skipped when the clocks go forward is refused, and so is a time that happens
+    twice when they go back (the form has no way to say which of the two is meant).
     """
+    if ambiguous_offsets(naive.replace(tzinfo=None), zone):
+        raise InvalidInput(
+            f"{naive:%d %b %Y %H:%M} happens twice in {zone.key} (the clocks go back "
+            "then); choose a time outside the repeated hour."
+        )
     moment = naive.replace(tzinfo=zone, fold=0)
     back = moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if back != naive.replace(tzinfo=None):
