@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -744,19 +744,30 @@ def receipt_code(attempt: Attempt, answers: Mapping[int, Answer]) -> str:
     return f"{digest[:4]}-{digest[4:8]}-{digest[8:12]}"
 
 
-def finalise_expired(session: Session, now: datetime, grace: timedelta, batch: int = 200) -> int:
-    """Finalise every attempt past deadline plus grace. Idempotent and safe to run on
-    several machines at once: each attempt is claimed by a conditional UPDATE, and on
-    PostgreSQL sweepers share the work (FOR UPDATE SKIP LOCKED) instead of queueing on
-    the same rows."""
+def finalise_expired(
+    session: Session,
+    now: datetime,
+    grace: timedelta,
+    batch: int = 200,
+    *,
+    quiz_id: int | None = None,
+) -> int:
+    """Finalise every attempt past deadline plus grace (of one quiz, with `quiz_id`: a
+    page about one quiz sweeps only that quiz). Idempotent and safe to run on several
+    machines at once: each attempt is claimed by a conditional UPDATE, and on PostgreSQL
+    sweepers share the work (FOR UPDATE SKIP LOCKED) instead of queueing on the same
+    rows."""
+    expired = [Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace]
+    if quiz_id is not None:
+        expired.append(Attempt.quiz_id == quiz_id)
     if session.get_bind().dialect.name == "postgresql":
-        return _finalise_expired_skip_locked(session, now, grace)
+        return _finalise_expired_skip_locked(session, now, expired)
     done = 0
     failed: set[int] = set()
     while True:
         ids = session.scalars(
             select(Attempt.id)
-            .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
+            .where(*expired)
             .order_by(Attempt.deadline_at)
             .limit(batch + len(failed))
         ).all()
@@ -788,7 +799,9 @@ def _finalise_contained(
         return False
 
 
-def _finalise_expired_skip_locked(session: Session, now: datetime, grace: timedelta) -> int:
+def _finalise_expired_skip_locked(
+    session: Session, now: datetime, expired: list[ColumnElement[bool]]
+) -> int:
     """One attempt per transaction: claim the oldest expired attempt no other sweeper
     holds, grade it under that row's lock and commit (which releases the claim). On
     PostgreSQL the lock is the attempt's row only: other students' saves go on. A sweeper
@@ -799,7 +812,7 @@ def _finalise_expired_skip_locked(session: Session, now: datetime, grace: timede
     while True:
         claim = (
             select(Attempt)
-            .where(Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at < now - grace)
+            .where(*expired)
             .order_by(Attempt.deadline_at)
             .limit(1)
             .with_for_update(skip_locked=True)

@@ -118,7 +118,7 @@ def student_scores(
     however many students and attempts there are.
     """
     quiz = quiz_or_404(session, quiz_id)
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     policy = GradingPolicy(quiz.grading)
     quiz_max = _quiz_max(quiz)
     waiting = pending_marks(session, quiz_id=quiz.id)  # only attempts with something pending
@@ -222,7 +222,7 @@ def responses_rows(
     """One row per attempt and slot ("long" format), streamed: three ordered queries
     (attempts, answers, current marks) merged by attempt id, so memory stays flat."""
     quiz = quiz_or_404(session, quiz_id)
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     yield RESPONSE_COLUMNS
     attempts = session.execute(
         select(Attempt, User.username, User.name, User.time_factor, User.extra_minutes)

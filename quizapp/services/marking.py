@@ -299,7 +299,7 @@ def queue_overview(
     """Per slot: how many finished answers there are, how many still need marking (essays
     not yet marked), and how many have a manual mark. Expired attempts are finalised first."""
     quiz = quiz_or_404(session, quiz_id)
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     attempts = _finished_attempts(session, quiz_id)
     marks = current_marks_of(session, [a.id for a in attempts])
     slots: dict[int, dict[str, Any]] = {}

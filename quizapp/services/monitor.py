@@ -224,7 +224,7 @@ def overview(session: Session, quiz_id: int, now: datetime, grace: timedelta) ->
     """Counts and running attempts, after finalising whatever has expired (so nothing
     shows as running whose time is over)."""
     quiz = quiz_or_404(session, quiz_id)
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     return Overview(quiz, quiz_counts(session, quiz_id), live_rows(session, quiz_id))
 
 

@@ -561,7 +561,7 @@ def plan_regrade_steps(
     """The dry run, step by step: what a regrade would change, attempt by attempt. Writes
     nothing (apart from finalising attempts whose time is over, which any page does)."""
     quiz = quiz_or_404(session, quiz_id)
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     try:
         return (yield from _build_steps(session, quiz, options))
     finally:
@@ -602,7 +602,7 @@ def commit_regrade_steps(
     otherwise Conflict and nothing is written) and writes, without yielding. On SQLite the
     write lock is held only for the writing, never while progress goes to a client."""
     quiz = quiz_or_404(session, quiz_id)
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     try:
         plan = yield from _build_steps(session, quiz, options)
     finally:

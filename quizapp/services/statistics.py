@@ -125,7 +125,7 @@ def quiz_statistics(
     finished attempts, their current marks (the newest row per attempt and slot, chosen
     by a max(id) subquery) and the quiz's slots. The count does not grow with attempts."""
     # Finalise first: the sweep ends its transaction, which would expire a loaded quiz.
-    finalise_expired(session, now, grace)
+    finalise_expired(session, now, grace, quiz_id=quiz_id)
     quiz = session.get(Quiz, quiz_id)
     if quiz is None:
         raise NotFound("No such quiz.")

@@ -265,3 +265,15 @@ def test_a_save_after_staff_finished_the_attempt_is_after_finish_not_late(sessio
         svc.save_answers(session, attempt.id, {slot: ["16"]}, 5, NOW, GRACE)
     (row,) = late_answers.refused_answers(session, [attempt.id])
     assert row.outcome is LogOutcome.AFTER_FINISH
+
+
+def test_a_page_about_one_quiz_sweeps_only_that_quiz(session, quiz, users):
+    attempt = _start(session, quiz, users, "alice")
+    other = session.scalars(select(Quiz).where(Quiz.id != quiz.id)).first()
+    after = attempt.deadline_at + GRACE + timedelta(seconds=1)
+    assert svc.finalise_expired(session, after, GRACE, quiz_id=other.id) == 0
+    session.refresh(attempt)
+    assert attempt.state is AttemptState.IN_PROGRESS
+    assert svc.finalise_expired(session, after, GRACE, quiz_id=quiz.id) == 1
+    session.refresh(attempt)
+    assert attempt.state is AttemptState.TIMED_OUT
