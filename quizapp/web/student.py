@@ -10,6 +10,7 @@ from flask import session as flask_session
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from quizapp.bank.preview import rewrite_view
 from quizapp.domain.qtypes.essay import word_count
 from quizapp.domain.render import render_markdown
 from quizapp.domain.timing import AttemptState
@@ -27,6 +28,7 @@ from quizapp.services.quizzes import dashboard as dashboard_service
 from quizapp.services.quizzes import quiz_for_student
 from quizapp.services.release import released
 from quizapp.web import course_zone, db_session, grace, now
+from quizapp.web.assets import asset_rewriter
 from quizapp.web.forms import AnswersForm, ConfirmForm
 from quizapp.web.security import current_account, user_required
 
@@ -93,7 +95,12 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
                 "slot": entry.slot,
                 "marks": entry.marks,
                 "stem_html": question.stem_html(entry.variant),
-                "view": question.body.view(entry.variant),
+                # Option labels may hold images, whose src the page rewrites as the
+                # stem's (bank_assets in the template) to their served address.
+                "view": rewrite_view(
+                    question.body.view(entry.variant),
+                    asset_rewriter(sources.get(entry.version_id, "")),
+                ),
                 "values": question.body.form_values(entry.variant, value)
                 if value is not None
                 else [],
