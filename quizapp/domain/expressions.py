@@ -9,9 +9,14 @@ comprehensions, comparisons, keyword arguments ...) is refused with a clear mess
 classes, and only those are evaluated.
 
 Arithmetic stays exact (Fractions) where it can: `0.1 + 0.2` is exactly `3/10`. Functions
-such as `sqrt` or `exp`, and non-integer powers, switch to floats. Sizes are capped: input
-length, nesting depth, number of nodes, exponents and the size of exact intermediate
-values, so `9**9**9` fails quickly with "number too large" instead of hanging.
+such as `sqrt` or `exp`, and non-integer powers, switch to floats. `floor`, `ceil` and
+`round` always give exact values (a float is first read as its shortest decimal, so
+`round(2.675, 2)` is 2.68); `round` takes halves away from zero (`round(-2.5)` is -3);
+`mod(a, b)` is `a - b*floor(a/b)`, with the sign of `b`, as in mathematics and Python.
+
+Sizes are capped: input length, nesting depth, number of nodes, exponents, the digits of
+`round` and the size of exact intermediate values, so `9**9**9` fails quickly with
+"number too large" instead of hanging.
 
 Students may write `^` for powers, `×`/`·` for multiplication, `÷` and the Unicode minus.
 """
@@ -40,6 +45,7 @@ MAX_NODES = 300
 MAX_EXACT_BITS = 4096  # beyond this an exact value becomes a float (or "too large")
 MAX_EXACT_EXPONENT = 1024
 MAX_ARGS = 20
+MAX_ROUND_DIGITS = 30  # round(x, n): n from -30 to 30, as numbers have at most 30 digits
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
@@ -110,6 +116,39 @@ def _relu(args: list[Number]) -> Number:
     return args[0] if args[0] > 0 else Fraction(0)
 
 
+def _floor(args: list[Number]) -> Number:
+    return Fraction(math.floor(args[0]))
+
+
+def _ceil(args: list[Number]) -> Number:
+    return Fraction(math.ceil(args[0]))
+
+
+def _half_away_from_zero(value: Fraction) -> int:
+    whole = math.floor(abs(value) + Fraction(1, 2))
+    return whole if value >= 0 else -whole
+
+
+def _round(args: list[Number]) -> Number:
+    """round(x) or round(x, digits): halves away from zero, on the exact value."""
+    value = to_fraction(args[0])
+    if len(args) == 1:
+        return Fraction(_half_away_from_zero(value))
+    digits = to_fraction(args[1])
+    if digits.denominator != 1 or abs(digits) > MAX_ROUND_DIGITS:
+        raise EvaluationError(
+            f"round(x, n) needs a whole number n from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}"
+        )
+    scale = Fraction(10) ** int(digits)
+    return Fraction(_half_away_from_zero(value * scale)) / scale
+
+
+def _mod(args: list[Number]) -> Number:
+    # Python's % is a - b*floor(a/b) for Fractions and floats alike; b = 0 raises
+    # ZeroDivisionError, which _Call reports as "not defined here (division by zero)".
+    return args[0] % args[1]
+
+
 @dataclass(frozen=True)
 class _Function:
     min_args: int
@@ -132,6 +171,10 @@ FUNCTIONS: dict[str, _Function] = {
     "min": _Function(1, MAX_ARGS, _min),
     "max": _Function(1, MAX_ARGS, _max),
     "relu": _Function(1, 1, _relu),
+    "floor": _Function(1, 1, _floor),
+    "ceil": _Function(1, 1, _ceil),
+    "round": _Function(1, 2, _round),
+    "mod": _Function(2, 2, _mod),
 }
 
 
