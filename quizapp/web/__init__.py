@@ -25,6 +25,7 @@ def init_web(app: Flask) -> None:
         api,
         assets,
         auth,
+        bank_upload,
         errors,
         filters,
         input_guard,
@@ -56,6 +57,7 @@ def init_web(app: Flask) -> None:
         throttle,
         invitations,
         sso,
+        bank_upload,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)

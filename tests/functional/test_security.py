@@ -71,6 +71,10 @@ ROUTES = {
     "invitations.invite_one": "staff",
     "invitations.reset": "staff",
     "invitations.set_password": "public",
+    "bank_upload.index": "staff",
+    "bank_upload.check": "staff",
+    "bank_upload.preview": "staff",
+    "bank_upload.import_": "staff",
 }
 
 
