@@ -11,6 +11,7 @@ A bank file is a YAML mapping with ``questions:`` (a list of questions), ``quiz:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -79,6 +80,10 @@ class Bank:
     quizzes: dict[str, LoadedQuiz] = field(default_factory=dict)
     problems: list[BankProblem] = field(default_factory=list)
     assets: dict[str, Path] = field(default_factory=dict)  # image files by SHA-256
+    # Ids of questions written in the bank but not loaded, because they have problems of
+    # their own or their file could not be read: where they are (already reported), so
+    # a quiz slot using one does not also say there is no such question.
+    unusable: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -207,6 +212,8 @@ def load_bank(root: Path | str, *, course_zone: str = "Europe/London") -> Bank:
         name = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
         document = _read_yaml(path, name, bank)
         if document is None:
+            for key in _written_ids(path):
+                bank.unusable.setdefault(key, f"{name}, which could not be read")
             continue
         lines = _Lines(document)
         problems = Problems()
@@ -265,10 +272,37 @@ def _read_yaml(path: Path, name: str, bank: Bank) -> Any:
             mark = exc.context_mark
         line = mark.line + 1 if mark is not None else 0
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if _is_indentation(str(exc.problem or "")) and mark is not None:
+            message = _indentation_message(text, mark.line)
         bank.problems.append(BankProblem(name, line, "(yaml)", message or "malformed YAML"))
     except YAMLError as exc:
         bank.problems.append(BankProblem(name, 0, "(yaml)", str(exc).splitlines()[0]))
     return None
+
+
+# What ruamel's parser says when a line is indented more or less than its neighbours.
+_INDENTATION_PROBLEMS = (
+    "mapping values are not allowed here",
+    "expected <block end>",
+    "could not find expected ':'",
+    "did not find expected key",
+    "did not find expected '-' indicator",
+)
+
+
+def _is_indentation(problem: str) -> bool:
+    return any(phrase in problem for phrase in _INDENTATION_PROBLEMS)
+
+
+def _indentation_message(text: str, line: int) -> str:
+    """One sentence for a parser error caused by indentation, quoting the line."""
+    lines = text.splitlines()
+    shown = lines[line].strip() if 0 <= line < len(lines) else ""
+    quoted = f" ({shown[:60]!r})" if shown else ""
+    return (
+        f"bad indentation: this line{quoted} does not line up with the lines above it; "
+        "the fields of one question (or one list item) must start in the same column"
+    )
 
 
 def _add_question(
@@ -277,6 +311,9 @@ def _add_question(
     spec = to_plain(raw)
     question = read_question(spec, path, problems)
     if question is None:
+        key = spec.get("id") if isinstance(spec, dict) else None
+        if isinstance(key, str) and key not in bank.questions:
+            bank.unusable.setdefault(key, f"{name}:{lines.line_of(path)}")
         return
     if question.key in bank.questions:
         first = bank.questions[question.key]
@@ -298,9 +335,13 @@ def _plan_slots(bank: Bank, quiz: QuizDef, problems: Problems) -> tuple[SlotPlan
     """Expand `draw: N from pool` into N slots and check every reference."""
     plans: list[SlotPlan] = []
     drawn_from: dict[str, int] = {}
+    broken: list[str] = []
     for spec in quiz.slots:
         if spec.question is not None:
             loaded = bank.questions.get(spec.question)
+            if loaded is None and spec.question in bank.unusable:
+                broken.append(spec.question)
+                continue
             if loaded is None:
                 problems.add(spec.path + ("question",), f"no question with id {spec.question!r}")
                 continue
@@ -324,7 +365,27 @@ def _plan_slots(bank: Bank, quiz: QuizDef, problems: Problems) -> tuple[SlotPlan
         marks = spec.marks if spec.marks is not None else next(iter(marks_set), Fraction(1))
         for _ in range(spec.draw):
             plans.append(SlotPlan(len(plans) + 1, marks, tuple(members), spec.pool))
+    if broken:
+        # One line for them all: each question's own problems are reported where it is.
+        where = "; ".join(f"{key!r} ({bank.unusable[key]})" for key in dict.fromkeys(broken))
+        problems.add(
+            ("quiz", "slots"),
+            f"uses {len(set(broken))} question(s) with problems reported above: {where}",
+        )
     return tuple(plans)
+
+
+_WRITTEN_ID = re.compile(r"""^\s*-?\s*id:\s*["']?([A-Za-z0-9_.-]+)""", re.MULTILINE)
+
+
+def _written_ids(path: Path) -> list[str]:
+    """The question ids a file that could not be parsed appears to define (`- id: x`
+    lines; a quiz's own id is among them, which does no harm)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return _WRITTEN_ID.findall(text)
 
 
 def _record(bank: Bank, problems: Problems, name: str, lines: _Lines) -> None:
