@@ -6,6 +6,7 @@ parameter combinations, every combination):
 - the stem renders: no unknown `{{placeholder}}`, no maths that fails to render;
 - the options (or items, or right-hand sides) render distinctly (`render_problems`);
 - the variant is not degenerate (a calculated answer that divides by zero, ...);
+- a calculated answer declared `integer: true` is a whole number;
 - the model answer scores full marks, both as stored and after a round trip through
   the form the student fills in (`form_values` → `accept`): skipped for types that are
   not graded automatically (essays);
@@ -243,6 +244,11 @@ def _check_variant(question: Question, label: str, variant: Variant, collector: 
     render = body.render_problems(variant)
     for message in render:
         collector.add((), "render", f"{label}: {message}")
+    if isinstance(body, Calculated):
+        # `integer: true` is proven for every variant checked; reported at the formula.
+        whole = body.integer_problem(variant)
+        if whole is not None:
+            collector.add(("answer",), "integer", f"{label}: {whole}")
     body.describe_answer(variant)
     if render:  # a degenerate or unreadable variant: its answer cannot be trusted either
         return

@@ -12,12 +12,14 @@ Spec::
     significant_figures: 3                    # optional, as for numeric
     units: ""                                 # optional
     wrong_answers: ["lr * g"]                 # optional distractor formulas
+    integer: true                             # optional: a whole number for every draw
 
 The drawn values are stored in the variant as exact decimal strings and shown in the
 stem through `{{name}}`. The answer is computed exactly where it can be (Fractions;
 floats for sqrt, exp, ... and fractional powers) and students' numbers are compared with
 it exactly as in numeric questions. A distractor formula that happens to give a correct
-value for some variant is skipped for that variant.
+value for some variant is skipped for that variant. With `integer: true` the validator
+proves the answer is a whole number for every variant it checks (`integer_problem`).
 
 View: input "number" (like numeric), extra {"units": ...}. Form: one text value.
 Stored response: the text exactly as typed, or None.
@@ -124,6 +126,7 @@ class Calculated(QuestionType):
     formula: Expression
     numeric: Numeric  # tolerance, significant figures, units; its answer is unused
     wrong_formulas: tuple[Expression, ...]
+    integer: bool = False  # the author says the answer is a whole number for every draw
 
     type_name: ClassVar[str] = "calculated"
 
@@ -149,11 +152,13 @@ class Calculated(QuestionType):
             if expr is not None:
                 wrong.append(expr)
         numeric = _read_numeric(spec)
+        integer = spec.boolean("integer", default=False)
         return cls(
             tuple(parameters),
             formula or parse_expression("0"),
             numeric,
             tuple(wrong),
+            integer,
         )
 
     def make_variant(self, rng: random.Random) -> Variant:
@@ -241,6 +246,21 @@ class Calculated(QuestionType):
         shown = Numeric(Fraction(Decimal(model)), n.tolerance, n.relative, None, n.units, ())
         text = shown.describe_answer(variant)
         return text.replace(format_exact(shown.answer, None), model, 1)
+
+    def integer_problem(self, variant: Variant) -> str | None:
+        """Why this variant breaks `integer: true` (None when it keeps it or has no answer:
+        render_problems reports the latter)."""
+        if not self.integer:
+            return None
+        try:
+            value = self.answer(variant)
+        except ExpressionError:
+            return None
+        if value.denominator == 1:
+            return None
+        where = ", ".join(f"{k} = {v}" for k, v in self.text_params(variant).items())
+        shown = _short_decimal(value, Fraction(0))
+        return f"integer: true, but for {where} the answer is {shown}, not a whole number"
 
     def render_problems(self, variant: Variant) -> list[str]:
         params = self.text_params(variant)
