@@ -85,6 +85,8 @@ def markdown_fields(spec: Any, path: SpecPath = ()) -> Iterator[tuple[SpecPath, 
                 for i, item in enumerate(value):
                     if isinstance(item, str):
                         yield sub + (i,), item
+                    else:  # an ordering item written as {id: ..., text: ...}
+                        yield from markdown_fields(item, sub + (i,))
             else:
                 yield from markdown_fields(value, sub)
     elif isinstance(spec, list):
