@@ -36,9 +36,9 @@ from quizapp.bank.assets import AssetError, image_sources, resolve_asset
 from quizapp.bank.loader import Bank, BankProblem, LoadedQuestion, LoadedQuiz, _Lines, _yaml
 from quizapp.bank.preview import auto_graded, canonical_question, question_variant
 from quizapp.domain.layout import Candidate, LayoutError, build_layout
-from quizapp.domain.qtypes.base import InvalidSubmission, Variant
+from quizapp.domain.qtypes.base import InvalidSubmission, QuestionType, Variant
 from quizapp.domain.qtypes.calculated import Calculated
-from quizapp.domain.qtypes.numeric import format_exact
+from quizapp.domain.qtypes.numeric import ListedAnswer, format_exact
 from quizapp.domain.questions import Question
 from quizapp.domain.render import math_problems
 from quizapp.domain.spec import Path as SpecPath
@@ -295,6 +295,35 @@ def _check_variant(question: Question, label: str, variant: Variant, collector: 
                 f"{label}: the wrong answer {body.describe_response(variant, wrong)!r} "
                 "scores full marks",
             )
+    # Listed wrong answers with their own feedback or credit (numeric.ListedAnswer).
+    listed = getattr(body, "listed_answers", None)
+    for entry in listed(variant) if callable(listed) else ():
+        _check_listed(body, label, variant, entry, collector)
+
+
+def _check_listed(
+    body: QuestionType, label: str, variant: Variant, entry: ListedAnswer, collector: _Collector
+) -> None:
+    """A listed wrong answer earns its stated fraction and shows its feedback."""
+    grade = body.grade(variant, entry.response)
+    shown = body.describe_response(variant, entry.response)
+    where: SpecPath = ("wrong_answers", entry.index)
+    if grade.fraction >= 1:
+        return  # reported above as a wrong answer that scores full marks
+    if entry.fraction is not None and grade.fraction != entry.fraction:
+        collector.add(
+            where,
+            "listed-fraction",
+            f"{label}: the listed answer {shown!r} scores {grade.fraction}, not its "
+            f"fraction {entry.fraction}",
+        )
+    if entry.feedback.strip() and entry.feedback.strip() not in grade.feedback:
+        collector.add(
+            where,
+            "listed-feedback",
+            f"{label}: the listed answer {shown!r} does not get its feedback "
+            "(an earlier listed answer catches it first?)",
+        )
 
 
 def validate_quiz(

@@ -8,7 +8,10 @@ Spec::
     scoring: all_or_nothing              # or per_element (fraction of entries correct)
     shape_hint: "$\\partial L/\\partial W$"  # optional: named in the feedback on a wrong shape
     labels: [N, C, H, W]                 # optional, vectors only: names of the entries
-    wrong_answers: [[[1, 0, 3], [0.5, 2, -1]]]   # optional distractors
+    wrong_answers:                       # optional distractors, each a matrix (or vector),
+      - [[1, 0, 3], [0.5, 2, -1]]
+      - {answer: [[1, 0], [0.5, 2], [3, 1]], feedback: "Check the sign of the last entry"}
+      # or with partial credit: {answer: ..., fraction: 0.5, feedback: ...}
 
 Students type rows separated by new lines or `;`, entries separated by spaces or commas.
 Brackets are ignored, so `[[1, 2], [3, 4]]`, `1 2; 3 4` and `(1, 2, 3)` all read. A
@@ -16,8 +19,11 @@ vector may be typed as one row or one column; for vectors `×`/`x` between numbe
 separates entries, so a CNN output shape can be typed `32×16×14×14`.
 
 The shape is checked first: a wrong shape scores 0 with feedback such as
-"expected 3×2, got 2×3: check the layout of ∂L/∂W". Then entries are compared exactly
-(Fractions) within the tolerance, like numeric answers.
+"expected 3×2, got 2×3: check the layout of ∂L/∂W". Then
+entries are compared exactly (Fractions) within the tolerance, like numeric answers. A
+response that is not right but matches a listed wrong answer given as a mapping (entry by
+entry, within the tolerance; any shape) gets its feedback, and its `fraction` instead of
+the score it would have had (when `fraction:` is left out, the score is unchanged).
 
 View: input "matrix"; extra = {"rows": r, "cols": c, "vector": bool, "labels": [html],
 "shape_hint_html": html} (a vector of n entries has rows 1, cols n). The shape is part of
@@ -49,10 +55,12 @@ from quizapp.domain.qtypes.base import (
 )
 from quizapp.domain.qtypes.numeric import (
     MAX_DIGITS,
+    ListedAnswer,
     NumberOutOfBounds,
     UnreadableNumber,
     format_exact,
     looks_like_number,
+    read_answer_feedback,
     read_number,
 )
 from quizapp.domain.render import render_inline
@@ -227,6 +235,16 @@ def _read_answer(spec: SpecReader, key: str | tuple[str, int], raw: Any) -> Rows
     return tuple(rows) if ok else None
 
 
+@dataclass(frozen=True)
+class WrongMatrix:
+    """A listed wrong matrix with its own feedback and, optionally, credit."""
+
+    index: int
+    rows: Rows
+    fraction: Fraction | None  # None: what it scores anyway
+    feedback: str
+
+
 @register
 @dataclass(frozen=True)
 class Matrix(QuestionType):
@@ -240,6 +258,7 @@ class Matrix(QuestionType):
     shape_hint: str
     labels: tuple[str, ...]
     wrong_answers: tuple[Rows, ...]
+    feedback_answers: tuple[WrongMatrix, ...] = ()
 
     type_name: ClassVar[str] = "matrix"
 
@@ -263,7 +282,20 @@ class Matrix(QuestionType):
         elif labels and len(labels) != len(answer[0]):
             spec.problem("labels", f"expected {len(answer[0])} labels, one per entry")
         wrong = []
+        listed = []
         for i, raw_wrong in enumerate(spec.items("wrong_answers", required=False)):
+            if isinstance(raw_wrong, dict):
+                sub = SpecReader(raw_wrong, spec.path + ("wrong_answers", i), spec.problems)
+                raw_rows = sub.raw("answer")
+                if raw_rows is None:
+                    sub.problem("answer", "is required")
+                rows = _read_answer(sub, "answer", raw_rows) if raw_rows is not None else None
+                fraction, feedback = read_answer_feedback(sub)
+                sub.reject_unknown()
+                if rows is not None:
+                    wrong.append(rows)
+                    listed.append(WrongMatrix(i, rows, fraction, feedback))
+                continue
             rows = _read_answer(spec, ("wrong_answers", i), raw_wrong)
             if rows is not None:
                 wrong.append(rows)
@@ -276,6 +308,7 @@ class Matrix(QuestionType):
             shape_hint=hint,
             labels=labels,
             wrong_answers=tuple(wrong),
+            feedback_answers=tuple(listed),
         )
 
     @property
@@ -350,10 +383,40 @@ class Matrix(QuestionType):
             given = _rows(response, self.vector, _token)
             fitted = self._fit(given)
             if fitted is None:
+                listed = self._listed(given, None)
+                if listed is not None:
+                    return listed
                 return Grade(Fraction(0), GradeStatus.INCORRECT, self._shape_feedback(given))
             values = _values(fitted)
         except UnreadableMatrix as exc:
             return unreadable(str(exc))
+        grade = self._score(values)
+        if grade.fraction < 1:
+            listed = self._listed(fitted, grade.fraction)
+            if listed is not None:
+                return listed
+        return grade
+
+    def _listed(self, given: Tokens, score: Fraction | None) -> Grade | None:
+        """The grade of a listed wrong answer that `given` matches, or None. `score` is
+        what `given` earns by itself (None: a wrong shape, 0)."""
+        for entry in self.feedback_answers:
+            want, typed = entry.rows, given
+            if self.vector and len(want) == 1 and len(typed[0]) == 1 and len(typed) > 1:
+                typed = (tuple(row[0] for row in typed),)  # a column typed for a vector
+            if len(typed) != len(want) or len(typed[0]) != len(want[0]):
+                continue
+            values = _values(typed)  # the size of a listed answer: bounded by the author
+            if all(
+                self._entry_ok(got, w)
+                for got_row, want_row in zip(values, want, strict=True)
+                for got, w in zip(got_row, want_row, strict=True)
+            ):
+                fraction = entry.fraction if entry.fraction is not None else score
+                return Grade.from_fraction(fraction or Fraction(0), entry.feedback)
+        return None
+
+    def _score(self, values: Rows) -> Grade:
         total = self.rows * self.cols
         right = sum(
             1
@@ -368,6 +431,13 @@ class Matrix(QuestionType):
 
     def model_response(self, variant: Variant) -> Response:
         return _format(self.answer)
+
+    def listed_answers(self, variant: Variant) -> list[ListedAnswer]:
+        """The wrong answers listed with feedback or credit, with what each must earn."""
+        return [
+            ListedAnswer(e.index, _format(e.rows), e.fraction, e.feedback)
+            for e in self.feedback_answers
+        ]
 
     def wrong_responses(self, variant: Variant) -> list[Response]:
         out = [_format(rows) for rows in self.wrong_answers]

@@ -130,10 +130,53 @@ def significant_figures(text: str) -> tuple[int, int]:
     return (len(stripped), len(digits))
 
 
+@dataclass(frozen=True)
+class ListedAnswer:
+    """An answer the author listed under `wrong_answers:` with what it must earn: the
+    validator proves it scores `fraction` (any score below full marks when None) and
+    that its `feedback` is part of the grade's. `index` is its place in the list."""
+
+    index: int
+    response: Response
+    fraction: Fraction | None
+    feedback: str
+
+
+def read_answer_feedback(spec: SpecReader) -> tuple[Fraction | None, str]:
+    """`fraction:` (0 up to, not including, 1) and `feedback:` of one listed wrong answer
+    written as a mapping; at least one of them is required."""
+    fraction = spec.exact("fraction", required=False)
+    if fraction is not None and not 0 <= fraction < 1:
+        spec.problem("fraction", "must be at least 0 and less than 1 (it is a wrong answer)")
+        fraction = None
+    feedback = spec.text("feedback", required=False)
+    if fraction is None and not feedback.strip():
+        spec.problem(None, "give feedback: and/or fraction: (or list the answer on its own)")
+    return fraction, feedback
+
+
+@dataclass(frozen=True)
+class WrongNumber:
+    """A listed wrong (or partly right) number that earns its own feedback and credit."""
+
+    index: int
+    value: Fraction
+    tolerance: Fraction | None  # None: the question's tolerance
+    relative: bool
+    fraction: Fraction | None  # None: 0
+    feedback: str
+
+
 @register
 @dataclass(frozen=True)
 class Numeric(QuestionType):
-    """A single number. `answer`, and `tolerance` (absolute) or `relative_tolerance`."""
+    """A single number. `answer`, and `tolerance` (absolute) or `relative_tolerance`.
+
+    `wrong_answers:` entries are numbers (distractors that must not score full marks) or
+    mappings `{answer: 981, feedback: "Check your units", fraction: 0.5, tolerance: 1}`:
+    a response within the entry's tolerance (default: the question's) that is not right
+    earns `fraction` (default 0) and the feedback. The first matching entry counts.
+    """
 
     answer: Fraction
     tolerance: Fraction
@@ -141,6 +184,7 @@ class Numeric(QuestionType):
     sig_figs: int | None
     units: str
     wrong_answers: tuple[Fraction, ...]
+    feedback_answers: tuple[WrongNumber, ...] = ()
 
     type_name: ClassVar[str] = "numeric"
 
@@ -154,7 +198,15 @@ class Numeric(QuestionType):
         sig_figs = spec.integer("significant_figures", required=False, default=0, minimum=1)
         units = spec.text("units", required=False)
         wrong = []
+        listed = []
         for i, raw in enumerate(spec.items("wrong_answers", required=False)):
+            if isinstance(raw, dict):
+                where = SpecReader(raw, spec.path + ("wrong_answers", i), spec.problems)
+                entry = _read_wrong_number(where, i)
+                if entry is not None:
+                    wrong.append(entry.value)
+                    listed.append(entry)
+                continue
             try:
                 wrong.append(parse_exact(raw))
             except (ValueError, ZeroDivisionError) as exc:
@@ -166,6 +218,7 @@ class Numeric(QuestionType):
             sig_figs=sig_figs or None,
             units=units,
             wrong_answers=tuple(wrong),
+            feedback_answers=tuple(listed),
         )
 
     def view(self, variant: Variant) -> StudentView:
@@ -196,7 +249,7 @@ class Numeric(QuestionType):
             return unreadable(str(exc))
         answer = self.answer
         if abs(given - answer) > self.tolerance_for(answer):
-            return Grade(Fraction(0), GradeStatus.INCORRECT)
+            return self._listed_grade(given)
         if self.sig_figs is not None:
             low, high = significant_figures(text)
             if not low <= self.sig_figs <= high:
@@ -207,11 +260,31 @@ class Numeric(QuestionType):
                 )
         return Grade(Fraction(1), GradeStatus.CORRECT)
 
+    def _listed_grade(self, given: Fraction) -> Grade:
+        """The grade of a number that is not right: a listed answer's, or 0."""
+        for entry in self.feedback_answers:
+            if entry.tolerance is None:
+                allowed = self.tolerance_for(entry.value)
+            elif entry.relative:
+                allowed = entry.tolerance * abs(entry.value)
+            else:
+                allowed = entry.tolerance
+            if abs(given - entry.value) <= allowed:
+                return Grade.from_fraction(entry.fraction or Fraction(0), entry.feedback)
+        return Grade(Fraction(0), GradeStatus.INCORRECT)
+
     def model_response(self, variant: Variant) -> Response:
         return format_exact(self.answer, self.sig_figs)
 
     def wrong_responses(self, variant: Variant) -> list[Response]:
         return [format_exact(w, None) for w in self.wrong_answers]
+
+    def listed_answers(self, variant: Variant) -> list[ListedAnswer]:
+        """The wrong answers listed with feedback or credit, with what each must earn."""
+        return [
+            ListedAnswer(e.index, format_exact(e.value, None), e.fraction, e.feedback)
+            for e in self.feedback_answers
+        ]
 
     def describe_response(self, variant: Variant, response: Response) -> str:
         if response is None:
@@ -227,6 +300,20 @@ class Numeric(QuestionType):
         else:
             bound = f" (± {format_exact(tol, None)})"
         return f"{format_exact(self.answer, self.sig_figs)} {self.units}".strip() + bound
+
+
+def _read_wrong_number(spec: SpecReader, index: int) -> WrongNumber | None:
+    value = spec.exact("answer")
+    absolute = spec.exact("tolerance", required=False, non_negative=True)
+    relative = spec.exact("relative_tolerance", required=False, non_negative=True)
+    if absolute is not None and relative is not None:
+        spec.problem("relative_tolerance", "give tolerance or relative_tolerance, not both")
+    fraction, feedback = read_answer_feedback(spec)
+    spec.reject_unknown()
+    if value is None:
+        return None
+    tolerance = relative if relative is not None else absolute
+    return WrongNumber(index, value, tolerance, relative is not None, fraction, feedback)
 
 
 def format_exact(value: Fraction, sig_figs: int | None) -> str:
