@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,11 +53,18 @@ class ImportReport:
         )
 
 
-def import_bank(session: Session, bank: Bank) -> ImportReport:
+def import_bank(
+    session: Session,
+    bank: Bank,
+    *,
+    record: Callable[[Session, ImportReport], None] | None = None,
+) -> ImportReport:
     """Write a validated bank in one transaction. A bank with any problem writes nothing.
 
     A question whose content changed becomes a new immutable version; attempts already
     started keep the version in their layout. Importing the same bank twice changes nothing.
+    `record` adds the caller's audit event in the same transaction (an upload from the
+    browser: the import and its audit commit together or not at all).
     """
     if not bank.ok:
         raise InvalidInput(f"The bank has {len(bank.problems)} problem(s); nothing was imported.")
@@ -66,6 +73,8 @@ def import_bank(session: Session, bank: Bank) -> ImportReport:
         _sync_questions(session, bank, report)
         for loaded in bank.quizzes.values():
             _sync_quiz(session, loaded, report)
+        if record is not None:
+            record(session, report)
     return report
 
 

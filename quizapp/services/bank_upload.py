@@ -41,7 +41,6 @@ from quizapp.bank.preview import (
     question_variant,
 )
 from quizapp.bank.validate import DEFAULT_SEEDS, validate_bank
-from quizapp.db import unit_of_work
 from quizapp.models import User
 from quizapp.services import audit
 from quizapp.services.bank_import import ImportReport, import_bank
@@ -361,26 +360,26 @@ def import_upload(
                 f"The bank has {len(problems)} problem(s); nothing was imported. "
                 "Upload it again to see them."
             )
-        report = import_bank(session, bank)
-    # import_bank commits its own unit of work; the audit event follows at once in its own
-    # (import_bank takes no audit hook yet, so the two are not one transaction).
-    with unit_of_work(session):
-        audit.record(
-            session,
-            "bank_upload",
-            now,
-            actor_id=by.id,
-            source=source[:200],
-            digest=archive_digest(archive),
-            files=len(unpacked.files),
-            new_questions=len(report.new_questions),
-            changed_questions=len(report.new_versions),
-            unchanged_questions=report.unchanged_questions,
-            new_quizzes=len(report.new_quizzes),
-            changed_quizzes=len(report.updated_quizzes),
-            unchanged_quizzes=report.unchanged_quizzes,
-            questions=sorted(report.new_questions + report.new_versions)[:200],
-            quizzes=sorted(report.new_quizzes + report.updated_quizzes)[:200],
-            by=by.username,
-        )
+
+        def record(session: Session, report: ImportReport) -> None:
+            audit.record(
+                session,
+                "bank_upload",
+                now,
+                actor_id=by.id,
+                source=source[:200],
+                digest=archive_digest(archive),
+                files=len(unpacked.files),
+                new_questions=len(report.new_questions),
+                changed_questions=len(report.new_versions),
+                unchanged_questions=report.unchanged_questions,
+                new_quizzes=len(report.new_quizzes),
+                changed_quizzes=len(report.updated_quizzes),
+                unchanged_quizzes=report.unchanged_quizzes,
+                questions=sorted(report.new_questions + report.new_versions)[:200],
+                quizzes=sorted(report.new_quizzes + report.updated_quizzes)[:200],
+                by=by.username,
+            )
+
+        report = import_bank(session, bank, record=record)
     return report
