@@ -182,6 +182,33 @@ def bank_import(path: str) -> None:
     click.echo(f"Imported {path}: {report.summary()}")
 
 
+@bank_group.command("convert")
+@click.option("--from", "source_format", required=True, type=click.Choice(["moodle-xml", "gift"]))
+@click.argument("in_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+def bank_convert(source_format: str, in_file: str, out_dir: str) -> None:
+    """Convert a Moodle XML or GIFT file into a YAML bank in OUT_DIR (one folder per
+    category, images beside the YAML). Prints what did not convert, or converted with a
+    change, as file:line; then run `quizapp bank validate OUT_DIR`."""
+    from quizapp.bank.formats import ConvertError
+    from quizapp.bank.formats.gift import read_gift
+    from quizapp.bank.formats.moodle_xml import read_moodle_xml
+    from quizapp.bank.formats.yaml_writer import write_bank
+
+    reader = read_moodle_xml if source_format == "moodle-xml" else read_gift
+    try:
+        converted = reader(Path(in_file).read_bytes(), in_file)
+        written = write_bank(converted, Path(out_dir))
+    except (ConvertError, FileExistsError) as exc:
+        raise click.ClickException(f"{in_file}: {exc}") from None
+    for line in converted.report_lines():
+        click.echo(line, err=True)
+    click.echo(
+        f"{len(converted.questions)} question(s) written to {out_dir} "
+        f"({len(written)} files); {len(converted.skipped)} not converted."
+    )
+
+
 users_group = click.Group("users", help="Accounts.")
 
 
