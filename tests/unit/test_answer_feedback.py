@@ -137,3 +137,29 @@ def test_the_validator_proves_fractions_and_feedback(tmp_path: Path):
         "q.yaml:10: questions[0].wrong_answers[2]: seed 0: the listed answer '98.5' "
         "scores 1/2, not its fraction 1/4",
     ]
+
+
+DERIVATIVE = {
+    "type": "algebraic",
+    "answer": "sigma(x)*(1 - sigma(x))",
+    "variables": ["x"],
+    "wrong_answers": [
+        "sigma(x)",
+        {"answer": "sigma(x)^2", "fraction": 0.25, "feedback": "Check the chain rule."},
+        {"answer": "1/x", "feedback": "That is the derivative of log(x)."},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("typed", "fraction", "feedback"),
+    [
+        ("sigma(x) - sigma(x)^2", 1, ""),
+        ("sigma(x)*sigma(x)", Fraction(1, 4), "Check the chain rule."),
+        ("x^-1", 0, "That is the derivative of log(x)."),  # undefined at 0: still matches
+        ("sigma(x)", 0, ""),
+    ],
+)
+def test_algebraic_listed_expressions(typed: str, fraction: Any, feedback: str):
+    grade = _read(dict(DERIVATIVE)).grade({}, typed)
+    assert (grade.fraction, grade.feedback) == (fraction, feedback)

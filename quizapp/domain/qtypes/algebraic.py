@@ -8,7 +8,9 @@ Spec::
     forbid: [sigma]                 # optional: functions the student may not use
     relative_tolerance: 1e-6        # optional (default 1e-6)
     tolerance: 1e-9                 # optional absolute tolerance (default 1e-9)
-    wrong_answers: ["sigma(x)"]     # optional distractor expressions
+    wrong_answers:                  # optional distractor expressions, or with feedback:
+      - "sigma(x)"
+      - {answer: "sigma(x)^2", feedback: "Check the chain rule", fraction: 0.25}
 
 Students write expressions in the safe language of quizapp.domain.expressions
 (`2*x*sigma(x)*(1-sigma(x))`, `x^2`, `exp(-x)/(1+exp(-x))^2`).
@@ -18,7 +20,9 @@ deterministic generator over the variables' ranges (default [-3, 3]); points whe
 model answer itself is undefined are skipped. The answer is correct when at every point
 |student - model| <= tolerance + relative_tolerance * max(|student|, |model|). An
 expression that does not parse, or uses unknown variables or functions, or a forbidden
-function, is unreadable (score 0, with the reason).
+function, is unreadable (score 0, with the reason). A response that is not equivalent to
+the answer but is to a listed wrong answer given as a mapping (by the same rule, at the
+points where that expression is defined) earns its `fraction` (default 0) and feedback.
 
 View: input "text"; extra = {"variables": [...], "functions": [allowed function names],
 "max_length": 500}.
@@ -60,6 +64,7 @@ from quizapp.domain.qtypes.base import (
     accept_single_text,
     unreadable,
 )
+from quizapp.domain.qtypes.numeric import ListedAnswer, read_answer_feedback
 from quizapp.domain.spec import SpecReader, parse_exact
 
 EXPRESSION_BOUNDS = (
@@ -72,6 +77,17 @@ DEFAULT_RANGE = (-3.0, 3.0)
 VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
 
 Point = tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class WrongExpression:
+    """A listed wrong expression with its own feedback and, optionally, credit."""
+
+    index: int
+    source: str
+    values: tuple[float | None, ...]  # at each point; None where it is undefined
+    fraction: Fraction | None
+    feedback: str
 
 
 @register
@@ -87,6 +103,7 @@ class Algebraic(QuestionType):
     points: tuple[Point, ...]
     expected: tuple[float, ...]  # the answer's value at each point
     wrong_answers: tuple[str, ...]
+    feedback_answers: tuple[WrongExpression, ...] = ()
 
     type_name: ClassVar[str] = "algebraic"
 
@@ -113,12 +130,31 @@ class Algebraic(QuestionType):
                 "is undefined at too many points of the variables' ranges; "
                 "adjust the ranges under variables",
             )
-        wrong = spec.text_list("wrong_answers")
-        for i, text in enumerate(wrong):
+        wrong: list[str] = []
+        listed: list[WrongExpression] = []
+        for i, raw in enumerate(spec.items("wrong_answers", required=False)):
+            where = spec.path + ("wrong_answers", i)
+            sub = SpecReader(raw, where, spec.problems) if isinstance(raw, dict) else None
+            if sub is not None:
+                text = sub.text("answer")
+            elif isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                spec.problems.add(where, "expected text or {answer: ..., feedback: ...}")
+                continue
+            else:
+                text = str(raw)
             try:
-                parse_expression(text, variables=names, forbid=forbid)
+                expr = parse_expression(text, variables=names, forbid=forbid)
             except ExpressionError as exc:
-                spec.problems.add(spec.path + ("wrong_answers", i), str(exc))
+                spec.problems.add(where + (("answer",) if sub is not None else ()), str(exc))
+                continue
+            wrong.append(text)
+            if sub is not None:
+                fraction, feedback = read_answer_feedback(sub)
+                sub.reject_unknown()
+                values = tuple(_value_at(expr, point) for point in points)
+                if sum(v is not None for v in values) < len(points) // 2:
+                    sub.problem("answer", "is undefined at most points of the variables' ranges")
+                listed.append(WrongExpression(i, text, values, fraction, feedback))
         return cls(
             answer,
             tuple(names),
@@ -128,6 +164,7 @@ class Algebraic(QuestionType):
             tuple(points),
             tuple(expected),
             tuple(wrong),
+            tuple(listed),
         )
 
     def view(self, variant: Variant) -> StudentView:
@@ -166,14 +203,22 @@ class Algebraic(QuestionType):
             given = parse_expression(response, variables=self.variables, forbid=self.forbid)
         except ExpressionError as exc:
             return unreadable(str(exc))
-        for point, want in zip(self.points, self.expected, strict=True):
-            try:
-                got = float(given.evaluate(dict(point)))
-            except (EvaluationError, OverflowError):
+        got = [_value_at(given, point) for point in self.points]
+        if all(
+            g is not None and self._close(g, want)
+            for g, want in zip(got, self.expected, strict=True)
+        ):
+            return Grade(Fraction(1), GradeStatus.CORRECT)
+        for entry in self.feedback_answers:
+            if all(
+                w is None or (g is not None and self._close(g, w))
+                for g, w in zip(got, entry.values, strict=True)
+            ):
+                return Grade.from_fraction(entry.fraction or Fraction(0), entry.feedback)
+        for g, point in zip(got, self.points, strict=True):
+            if g is None:
                 return Grade(Fraction(0), GradeStatus.INCORRECT, _undefined_at(point))
-            if not math.isfinite(got) or not self._close(got, want):
-                return Grade(Fraction(0), GradeStatus.INCORRECT)
-        return Grade(Fraction(1), GradeStatus.CORRECT)
+        return Grade(Fraction(0), GradeStatus.INCORRECT)
 
     def _close(self, got: float, want: float) -> bool:
         scale = max(abs(got), abs(want))
@@ -185,11 +230,26 @@ class Algebraic(QuestionType):
     def wrong_responses(self, variant: Variant) -> list[Response]:
         return list(self.wrong_answers)
 
+    def listed_answers(self, variant: Variant) -> list[ListedAnswer]:
+        """The wrong answers listed with feedback or credit, with what each must earn."""
+        return [
+            ListedAnswer(e.index, e.source, e.fraction, e.feedback) for e in self.feedback_answers
+        ]
+
     def describe_response(self, variant: Variant, response: Response) -> str:
         return "(no answer)" if response is None else str(response)
 
     def describe_answer(self, variant: Variant) -> str:
         return self.answer.source
+
+
+def _value_at(expression: Expression, point: Point) -> float | None:
+    """The expression's finite value at `point`, or None where it has none."""
+    try:
+        value = float(expression.evaluate(dict(point)))
+    except (EvaluationError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _undefined_at(point: Point) -> str:
