@@ -163,3 +163,25 @@ DERIVATIVE = {
 def test_algebraic_listed_expressions(typed: str, fraction: Any, feedback: str):
     grade = _read(dict(DERIVATIVE)).grade({}, typed)
     assert (grade.fraction, grade.feedback) == (fraction, feedback)
+
+
+STEP = {
+    "type": "calculated",
+    "parameters": {"lr": {"values": [0.1, 0.5]}, "g": {"values": [2, 4]}},
+    "answer": "-lr * g",
+    "tolerance": 0.001,
+    "wrong_answers": [
+        "lr * g",
+        {"answer": "-g", "fraction": 0.25, "feedback": "Multiply by the learning rate."},
+    ],
+}
+
+
+def test_calculated_listed_formulas_are_valued_per_variant():
+    body = _read(dict(STEP))
+    variant = {"params": {"lr": "0.5", "g": "4"}}
+    grade = body.grade(variant, "-4")
+    assert (grade.fraction, grade.feedback) == (Fraction(1, 4), "Multiply by the learning rate.")
+    assert body.grade(variant, "2").feedback == ""  # lr * g: a plain distractor
+    [listed] = body.listed_answers(variant)  # type: ignore[attr-defined]
+    assert (listed.index, listed.response, listed.fraction) == (1, "-4", Fraction(1, 4))

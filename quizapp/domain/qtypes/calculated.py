@@ -11,7 +11,9 @@ Spec::
     relative_tolerance: 0.01                  # or tolerance: (absolute), as for numeric
     significant_figures: 3                    # optional, as for numeric
     units: ""                                 # optional
-    wrong_answers: ["lr * g"]                 # optional distractor formulas
+    wrong_answers:                            # optional distractor formulas, or with
+      - "lr * g"                              # feedback and partial credit:
+      - {answer: "-g", feedback: "Multiply by the learning rate", fraction: 0.25}
     integer: true                             # optional: a whole number for every draw
 
 The drawn values are stored in the variant as exact decimal strings and shown in the
@@ -20,6 +22,9 @@ floats for sqrt, exp, ... and fractional powers) and students' numbers are compa
 it exactly as in numeric questions. A distractor formula that happens to give a correct
 value for some variant is skipped for that variant. With `integer: true` the validator
 proves the answer is a whole number for every variant it checks (`integer_problem`).
+A listed formula with `feedback:` (and optionally `fraction:`) gives a response within
+the question's tolerance of its value that feedback and credit, as numeric
+`wrong_answers` entries do.
 
 View: input "number" (like numeric), extra {"units": ...}. Form: one text value.
 Stored response: the text exactly as typed, or None.
@@ -50,7 +55,13 @@ from quizapp.domain.qtypes.base import (
     StudentView,
     Variant,
 )
-from quizapp.domain.qtypes.numeric import Numeric, format_exact
+from quizapp.domain.qtypes.numeric import (
+    ListedAnswer,
+    Numeric,
+    WrongNumber,
+    format_exact,
+    read_answer_feedback,
+)
 from quizapp.domain.spec import SpecReader, parse_exact
 
 PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
@@ -117,6 +128,16 @@ def _read_parameter(spec: SpecReader, name: str, data: Any) -> Parameter | None:
     return Parameter(name, low=low, step=step, count=count)
 
 
+@dataclass(frozen=True)
+class WrongFormula:
+    """A listed wrong formula with its own feedback and, optionally, credit."""
+
+    index: int
+    formula: Expression
+    fraction: Fraction | None
+    feedback: str
+
+
 @register
 @dataclass(frozen=True)
 class Calculated(QuestionType):
@@ -127,6 +148,7 @@ class Calculated(QuestionType):
     numeric: Numeric  # tolerance, significant figures, units; its answer is unused
     wrong_formulas: tuple[Expression, ...]
     integer: bool = False  # the author says the answer is a whole number for every draw
+    feedback_formulas: tuple[WrongFormula, ...] = ()
 
     type_name: ClassVar[str] = "calculated"
 
@@ -147,8 +169,21 @@ class Calculated(QuestionType):
         names = [p.name for p in parameters]
         formula = _read_formula(spec, "answer", spec.text("answer"), names)
         wrong = []
-        for i, text in enumerate(spec.text_list("wrong_answers")):
-            expr = _read_formula(spec, ("wrong_answers", i), text, names)
+        listed = []
+        for i, raw_wrong in enumerate(spec.items("wrong_answers", required=False)):
+            if isinstance(raw_wrong, dict):
+                sub = SpecReader(raw_wrong, spec.path + ("wrong_answers", i), spec.problems)
+                expr = _read_formula(sub, "answer", sub.text("answer"), names)
+                fraction, feedback = read_answer_feedback(sub)
+                sub.reject_unknown()
+                if expr is not None:
+                    wrong.append(expr)
+                    listed.append(WrongFormula(i, expr, fraction, feedback))
+                continue
+            if isinstance(raw_wrong, bool) or not isinstance(raw_wrong, str | int | float):
+                spec.problems.add(spec.path + ("wrong_answers", i), "expected a formula")
+                continue
+            expr = _read_formula(spec, ("wrong_answers", i), str(raw_wrong), names)
             if expr is not None:
                 wrong.append(expr)
         numeric = _read_numeric(spec)
@@ -159,6 +194,7 @@ class Calculated(QuestionType):
             numeric,
             tuple(wrong),
             integer,
+            tuple(listed),
         )
 
     def make_variant(self, rng: random.Random) -> Variant:
@@ -192,7 +228,41 @@ class Calculated(QuestionType):
 
     def _numeric(self, variant: Variant) -> Numeric:
         n = self.numeric
-        return Numeric(self.answer(variant), n.tolerance, n.relative, n.sig_figs, n.units, ())
+        return Numeric(
+            self.answer(variant),
+            n.tolerance,
+            n.relative,
+            n.sig_figs,
+            n.units,
+            (),
+            tuple(
+                WrongNumber(e.index, value, None, False, e.fraction, e.feedback)
+                for e, value in self._listed_values(variant)
+            ),
+        )
+
+    def _listed_values(self, variant: Variant) -> list[tuple[WrongFormula, Fraction]]:
+        """Each listed formula with feedback and its value for this variant (if any)."""
+        out = []
+        for entry in self.feedback_formulas:
+            try:
+                out.append((entry, entry.formula.evaluate_exact(self._env(variant))))
+            except (ExpressionError, ArithmeticError, ValueError):
+                continue
+        return out
+
+    def listed_answers(self, variant: Variant) -> list[ListedAnswer]:
+        """The listed formulas with feedback or credit, valued for this variant; skipped
+        where one gives the right value or the value of one listed before it."""
+        out: list[ListedAnswer] = []
+        seen: list[Fraction] = []
+        for entry, value in self._listed_values(variant):
+            text = format_exact(value, None)
+            if value in seen or self.grade(variant, text).fraction >= 1:
+                continue
+            seen.append(value)
+            out.append(ListedAnswer(entry.index, text, entry.fraction, entry.feedback))
+        return out
 
     def view(self, variant: Variant) -> StudentView:
         return StudentView(input="number", extra={"units": self.numeric.units})
