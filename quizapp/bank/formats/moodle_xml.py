@@ -28,7 +28,7 @@ from xml.sax.handler import ContentHandler
 from xml.sax.xmlreader import AttributesImpl, Locator
 
 # defusedxml ships no types (types-defusedxml is not a dependency): two calls are used.
-import defusedxml.sax  # type: ignore[import-untyped]
+import defusedxml.sax
 from defusedxml import DefusedXmlException
 
 from quizapp.bank.formats import (
