@@ -2,10 +2,18 @@
 
 Sync workers: measured on this kind of machine, threaded workers gave no more
 throughput and a worse p99 on writes (DESIGN.md). Override with GUNICORN_* variables.
+
+`timeout` is how long a worker may go without touching its heartbeat. A sync worker
+touches it between requests only, so long streamed responses (CSV exports, the regrade
+and roster progress streams) beat it themselves through quizapp/heartbeat.py, installed
+below in every worker: a download to a slow client is no longer cut at `timeout` while
+rows keep going out. A client that stops reading altogether still gets its worker
+killed at `timeout` (nothing goes out, so nothing beats).
 """
 
 import multiprocessing
 import os
+from typing import Any
 
 workers = int(os.environ.get("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count())))
 worker_class = "sync"
@@ -15,3 +23,10 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, after the app is loaded: streamed responses beat its heartbeat."""
+    from quizapp import heartbeat
+
+    heartbeat.install(worker.notify)

@@ -46,6 +46,7 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from quizapp.heartbeat import beat
 from quizapp.services.errors import ServiceError
 from quizapp.services.progress import Steps, Throttle, run
 
@@ -128,6 +129,10 @@ def stream(work: Steps[Outcome]) -> Response:
                     current_app.logger.exception("%s failed mid-stream", request.endpoint)
                     final = {"error": "Something went wrong on the server; nothing was applied."}
                     break
+                # Every step, shown or not, is progress: it keeps a sync worker alive past
+                # gunicorn's timeout (quizapp/heartbeat.py). A client that stops reading
+                # still gets its worker killed at the timeout.
+                beat()
                 if step.stage:
                     yield _line({"stage": step.stage})
                 elif throttle.due(step.done, step.total):

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.orm import Session
 
+from quizapp.heartbeat import beat
 from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import InvalidInput
 from quizapp.services.evidence import TIMELINE_COLUMNS, audit_scope, timeline
@@ -120,7 +121,12 @@ def _streamed_csv(
         # Its own session, closed when the last row is sent or the client goes away,
         # so a long download never leaves a transaction open behind it.
         with database.new_session() as export_session:
-            yield from csv_lines(rows(export_session), bom=bom, quote_all=quote_all)
+            for line in csv_lines(rows(export_session), bom=bom, quote_all=quote_all):
+                # Each row going out keeps a sync worker alive past gunicorn's timeout
+                # (quizapp/heartbeat.py); a client that stops reading still gets its
+                # worker killed at the timeout, as it should.
+                beat()
+                yield line
 
     return Response(
         stream(),
