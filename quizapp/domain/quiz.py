@@ -96,7 +96,9 @@ def ambiguous_offsets(naive: datetime, zone: ZoneInfo) -> tuple[str, str] | tupl
     `zone` (when the clocks go back), first occurrence first; () for any other time."""
     first = naive.replace(tzinfo=zone, fold=0).utcoffset()
     second = naive.replace(tzinfo=zone, fold=1).utcoffset()
-    if first is None or second is None or first == second:
+    # The offsets differ in a gap too (a time skipped when the clocks go forward), but
+    # there the later one is larger; a repeated hour is where the offset goes down.
+    if first is None or second is None or first <= second:
         return ()
     return (_offset(first), _offset(second))
 

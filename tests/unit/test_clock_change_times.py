@@ -42,6 +42,8 @@ def test_ambiguous_offsets_only_for_the_repeated_hour() -> None:
     assert ambiguous_offsets(datetime(2026, 10, 25, 1, 0), LONDON) == ("+01:00", "+00:00")
     assert ambiguous_offsets(datetime(2026, 10, 25, 2, 0), LONDON) == ()
     assert ambiguous_offsets(datetime(2026, 7, 1, 1, 30), LONDON) == ()
+    # a time skipped when the clocks go forward is not "twice" (it is "does not exist")
+    assert ambiguous_offsets(datetime(2026, 3, 29, 1, 30), LONDON) == ()
 
 
 QUIZ = """\

@@ -51,7 +51,7 @@ def test_every_example_validates(tmp_path):
     bank = load_bank(tmp_path)
     assert [str(p) for p in validate_bank(bank, seeds=20)] == []
     assert set(bank.quizzes) == {"doc-quiz", "doc-quiz-fixed-window"}
-    assert len(bank.questions) == 16
+    assert len(bank.questions) == 18
 
 
 def test_a_broken_example_would_be_caught(tmp_path):
