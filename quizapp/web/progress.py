@@ -46,7 +46,7 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from quizapp.heartbeat import beat
+from quizapp.heartbeat import beat, paced
 from quizapp.services.errors import ServiceError
 from quizapp.services.progress import Steps, Throttle, run
 
@@ -143,7 +143,8 @@ def stream(work: Steps[Outcome]) -> Response:
         yield _line(final)
 
     return Response(
-        stream_with_context(lines()),
+        # Lines wait for room on the connection, beating while the client takes them.
+        stream_with_context(paced(lines(), request.environ)),
         mimetype=NDJSON,
         # Proxies such as nginx would otherwise hold the lines back until the end.
         headers={"X-Accel-Buffering": "no"},

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.orm import Session
 
-from quizapp.heartbeat import beat
+from quizapp.heartbeat import paced
 from quizapp.services.catalog import quiz_or_404
 from quizapp.services.errors import InvalidInput
 from quizapp.services.evidence import TIMELINE_COLUMNS, audit_scope, timeline
@@ -121,15 +121,13 @@ def _streamed_csv(
         # Its own session, closed when the last row is sent or the client goes away,
         # so a long download never leaves a transaction open behind it.
         with database.new_session() as export_session:
-            for line in csv_lines(rows(export_session), bom=bom, quote_all=quote_all):
-                # Each row going out keeps a sync worker alive past gunicorn's timeout
-                # (quizapp/heartbeat.py); a client that stops reading still gets its
-                # worker killed at the timeout, as it should.
-                beat()
-                yield line
+            yield from csv_lines(rows(export_session), bom=bom, quote_all=quote_all)
 
     return Response(
-        stream(),
+        # Rows going out to the client keep a sync worker alive past gunicorn's timeout
+        # (quizapp/heartbeat.py); a client that stops reading still gets its worker
+        # killed at the timeout, as it should.
+        paced(stream(), request.environ),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
