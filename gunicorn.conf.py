@@ -6,9 +6,10 @@ throughput and a worse p99 on writes (DESIGN.md). Override with GUNICORN_* varia
 `timeout` is how long a worker may go without touching its heartbeat. A sync worker
 touches it between requests only, so long streamed responses (CSV exports, the regrade
 and roster progress streams) beat it themselves through quizapp/heartbeat.py, installed
-below in every worker: a download to a slow client is no longer cut at `timeout` while
-rows keep going out. A client that stops reading altogether still gets its worker
-killed at `timeout` (nothing goes out, so nothing beats).
+below in every worker: they wait for room on the connection and beat while the client
+takes the data, so a download to a slow client is no longer cut at `timeout` while it
+makes progress. A client that stops reading altogether still gets its worker killed at
+`timeout` (nothing moves, so nothing beats).
 """
 
 import multiprocessing
