@@ -1,0 +1,226 @@
+"""LTI 1.3 launch claims: what a verified ID token must say before quizapp acts on it.
+
+Pure: the claims come in already decoded and their signature verified (services/lti.py);
+the expected platform and the clock are parameters. Each failure is an `LtiClaimProblem`
+with a short `reason` for the audit log and a sentence for the page.
+
+Checked (1EdTech Security Framework 5.1.3, LTI Core 5.3): `iss` is the platform's issuer;
+`aud` is our client id (a string, or a list holding it; with several audiences `azp` is
+required and must be our client id); `exp` not passed and `iat` not in the future, each
+within the leeway; a `nonce` (its single use is the service's job); `sub` (the person;
+anonymous launches cannot sign anyone in); the message type `LtiResourceLinkRequest`,
+version `1.3.0`, a known deployment id, and a resource link id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+MESSAGE_TYPE = LTI + "message_type"
+VERSION = LTI + "version"
+DEPLOYMENT_ID = LTI + "deployment_id"
+ROLES = LTI + "roles"
+CUSTOM = LTI + "custom"
+RESOURCE_LINK = LTI + "resource_link"
+TARGET_LINK_URI = LTI + "target_link_uri"
+LIS = LTI + "lis"
+
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+LTI_VERSION = "1.3.0"
+DEFAULT_LEEWAY_SECONDS = 60
+
+# LIS role URIs (LTI Core, appendix A) that make a launch an instructor's: the context
+# (course membership) role and the institution role, plus the short form LTI 1.1 used
+# and some platforms still send. Sub-roles (`membership/Instructor#TeachingAssistant`)
+# are the instructor's too. Everything else (Learner, Mentor, ...) is a learner's.
+INSTRUCTOR_ROLES = frozenset(
+    {
+        "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+        "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor",
+        "Instructor",
+    }
+)
+INSTRUCTOR_SUBROLE_PREFIX = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#"
+
+Role = Literal["instructor", "learner"]
+
+
+class LtiClaimProblem(Exception):
+    """A launch that must be refused: `reason` for the audit log, `message` for people."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ExpectedLaunch:
+    """What this platform's launches must say."""
+
+    issuer: str
+    client_id: str
+    deployment_ids: Collection[str]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The parts of a checked launch quizapp uses."""
+
+    issuer: str
+    sub: str
+    nonce: str
+    deployment_id: str
+    role: Role
+    roles: tuple[str, ...]
+    resource_link_id: str
+    expires_at: float  # `exp`, seconds since the epoch
+    email: str = ""
+    name: str = ""
+    custom: Mapping[str, str] = field(default_factory=dict)
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+def role_of(roles: Collection[str]) -> Role:
+    """ "instructor" when any role is an instructor's (LIS membership or institution
+    Instructor, or one of its sub-roles), otherwise "learner"."""
+    for role in roles:
+        if role in INSTRUCTOR_ROLES or role.startswith(INSTRUCTOR_SUBROLE_PREFIX):
+            return "instructor"
+    return "learner"
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LtiClaimProblem(
+            f"{name}_missing", f"The launch has no valid '{name}' time: start again from the VLE."
+        )
+    return float(value)
+
+
+def _text(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def check_audience(claims: Mapping[str, Any], client_id: str) -> None:
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise LtiClaimProblem("aud_missing", "The launch names no audience.")
+    if client_id not in audiences:
+        raise LtiClaimProblem(
+            "wrong_audience", "The launch was meant for another tool, not quizapp."
+        )
+    azp = claims.get("azp")
+    if len(audiences) > 1 and azp is None:
+        raise LtiClaimProblem(
+            "azp_missing", "The launch names several audiences but no authorised party."
+        )
+    if azp is not None and azp != client_id:
+        raise LtiClaimProblem(
+            "wrong_azp", "The launch was authorised for another tool, not quizapp."
+        )
+
+
+def check_times(claims: Mapping[str, Any], now: datetime, leeway: float) -> float:
+    """`exp` and `iat` against the server's clock; returns `exp`."""
+    moment = now.timestamp()
+    exp = _number(claims, "exp")
+    iat = _number(claims, "iat")
+    if exp + leeway < moment:
+        raise LtiClaimProblem(
+            "expired", "The launch has expired (or the clocks disagree): start again from the VLE."
+        )
+    if iat - leeway > moment:
+        raise LtiClaimProblem(
+            "issued_in_future",
+            "The launch was issued in the future (the VLE's clock or ours is wrong).",
+        )
+    return exp
+
+
+def check_launch(
+    claims: Mapping[str, Any],
+    expected: ExpectedLaunch,
+    now: datetime,
+    leeway: float = DEFAULT_LEEWAY_SECONDS,
+) -> Launch:
+    """The launch these verified claims describe, or LtiClaimProblem."""
+    if claims.get("iss") != expected.issuer:
+        raise LtiClaimProblem("wrong_issuer", "The launch came from another platform.")
+    check_audience(claims, expected.client_id)
+    exp = check_times(claims, now, leeway)
+    nonce = _text(claims, "nonce")
+    if not nonce:
+        raise LtiClaimProblem("nonce_missing", "The launch carries no nonce.")
+    sub = _text(claims, "sub")
+    if not sub:
+        raise LtiClaimProblem(
+            "sub_missing", "The VLE did not say who you are (an anonymous launch)."
+        )
+    if claims.get(MESSAGE_TYPE) != RESOURCE_LINK_REQUEST:
+        raise LtiClaimProblem(
+            "wrong_message_type",
+            "The VLE sent a kind of message quizapp does not take "
+            f"({str(claims.get(MESSAGE_TYPE))[:60]!r}).",
+        )
+    if claims.get(VERSION) != LTI_VERSION:
+        raise LtiClaimProblem(
+            "wrong_version",
+            f"The VLE speaks LTI version {str(claims.get(VERSION))[:20]!r}, not 1.3.0.",
+        )
+    deployment_id = _text(claims, DEPLOYMENT_ID)
+    if not deployment_id or deployment_id not in expected.deployment_ids:
+        raise LtiClaimProblem(
+            "unknown_deployment",
+            "This course's link to quizapp is not registered here (unknown deployment id): "
+            "ask IT to register it.",
+        )
+    link = claims.get(RESOURCE_LINK)
+    link_id = link.get("id") if isinstance(link, dict) else None
+    if not isinstance(link_id, str) or not link_id:
+        raise LtiClaimProblem("resource_link_missing", "The launch names no resource link.")
+    raw_roles = claims.get(ROLES)
+    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+        raise LtiClaimProblem("roles_missing", "The launch does not say what your role is.")
+    raw_custom = claims.get(CUSTOM)
+    custom = (
+        {k: v for k, v in raw_custom.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(raw_custom, dict)
+        else {}
+    )
+    return Launch(
+        issuer=expected.issuer,
+        sub=sub,
+        nonce=nonce,
+        deployment_id=deployment_id,
+        role=role_of(raw_roles),
+        roles=tuple(raw_roles),
+        resource_link_id=link_id,
+        expires_at=exp,
+        email=_text(claims, "email").strip(),
+        name=_text(claims, "name").strip(),
+        custom=custom,
+        claims=dict(claims),
+    )
+
+
+def username_claim(claims: Mapping[str, Any], name: str) -> str:
+    """The username-like value the roster is matched on: a top-level claim
+    (`preferred_username`), `person_sourcedid` from the LIS claim, or `custom:<key>`
+    for a custom parameter the VLE fills (e.g. `$User.username` in Canvas)."""
+    if name == "person_sourcedid":
+        lis = claims.get(LIS)
+        value = lis.get("person_sourcedid") if isinstance(lis, dict) else None
+    elif name.startswith("custom:"):
+        custom = claims.get(CUSTOM)
+        value = custom.get(name[len("custom:") :]) if isinstance(custom, dict) else None
+    else:
+        value = claims.get(name)
+    return value.strip() if isinstance(value, str) else ""
