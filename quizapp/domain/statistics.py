@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -274,24 +275,201 @@ def item_statistics(
     )
 
 
-def _alpha(columns: Sequence[Sequence[Fraction]], n: int) -> tuple[Fraction | None, str]:
+# --------------------------------------------------------------------------- fast path
+#
+# 10,000 attempts x 15 slots as Fractions cost seconds: every addition reduces by a gcd,
+# and alpha-if-deleted summed the other slots' columns again for every slot. Instead
+# every mark is put on one common denominator D (the lcm of the denominators present: a
+# quiz's marks share a few, like 1, 2, 3, 4), so a column is a list of integers, and
+# every statistic comes from integer sums (Σx, Σx², Σx·total, Σtotal, Σtotal²) taken once.
+# The results are the same rationals as the definitions above give (each Fraction is
+# built once, from the sums), and each float is the square root of the same exact ratio,
+# so a perfect correlation is still exactly 1.0 and nothing depends on the order of
+# summation. tests/unit/test_statistics_sums.py checks it against the definitions.
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Integer sums over n attempts of x (an item's scaled mark) and t (the total)."""
+
+    n: int
+    x: int
+    xx: int
+    t: int
+    tt: int
+    xt: int
+
+
+def _sums(xs: Sequence[int], totals: Sequence[int], t: int | None = None) -> _Sums:
+    return _Sums(
+        n=len(xs),
+        x=sum(xs),
+        xx=sum(map(operator.mul, xs, xs)),
+        t=sum(totals) if t is None else t,
+        tt=sum(map(operator.mul, totals, totals)),
+        xt=sum(map(operator.mul, xs, totals)),
+    )
+
+
+def _spread(n: int, s: int, ss: int) -> int:
+    """n(n-1)·D²·(sample variance) = n·Σv² - (Σv)², an integer >= 0."""
+    return n * ss - s * s
+
+
+def _item_from_sums(
+    s: _Sums, denominator: int, max_mark: Fraction, min_attempts: int
+) -> ItemStatistics:
+    n = s.n
+    average = None if n == 0 else Fraction(s.x, n * denominator)
+    facility = None if average is None or max_mark == 0 else average / max_mark
+    variance = None if n < 2 else Fraction(_spread(n, s.x, s.xx), n * (n - 1) * denominator**2)
+    if n == 0:
+        r = Correlation(None, NO_ATTEMPTS)
+    elif n < 2:
+        r = Correlation(None, TOO_FEW_ATTEMPTS)
+    else:
+        # rest = total - x: Σr, Σr², Σx·r from the same sums.
+        rest, rest_squares, cross = s.t - s.x, s.tt - 2 * s.xt + s.xx, s.xt - s.xx
+        vx = _spread(n, s.x, s.xx)
+        vr = _spread(n, rest, rest_squares)
+        cov = n * cross - s.x * rest
+        if vx == 0:
+            r = Correlation(None, SLOT_ZERO_VARIANCE)
+        elif vr == 0:
+            r = Correlation(None, REST_ZERO_VARIANCE)
+        else:
+            # int / int is correctly rounded, as float(Fraction) is: the same float.
+            r = Correlation(math.copysign(math.sqrt(cov * cov / (vx * vr)), cov))
+    return ItemStatistics(
+        n=n,
+        max_mark=max_mark,
+        mean=average,
+        facility=facility,
+        variance=variance,
+        sd=sqrt(variance),
+        discrimination=r.value,
+        discrimination_undefined_because=r.undefined_because,
+        flags=_flags(facility, r, n, min_attempts),
+    )
+
+
+def _alpha_from_spreads(
+    item_spreads: Sequence[int], total_spread: int, n: int
+) -> tuple[Fraction | None, str]:
+    """Cronbach's alpha from the items' and the total's n·Σv² - (Σv)² (the common factor
+    n(n-1)D² cancels in the ratio of variances)."""
     if n == 0:
         return None, NO_ATTEMPTS
     if n < 2:
         return None, TOO_FEW_ATTEMPTS
-    if len(columns) < 2:
+    k = len(item_spreads)
+    if k < 2:
         return None, TOO_FEW_SLOTS
-    totals = [sum(row, Fraction(0)) for row in zip(*columns, strict=True)]
-    total_variance = sample_variance(totals)
-    assert total_variance is not None
-    if total_variance == 0:
+    if total_spread == 0:
         return None, TOTAL_ZERO_VARIANCE
-    item_variances = []
-    for column in columns:
-        variance = sample_variance(column)
-        assert variance is not None
-        item_variances.append(variance)
-    return cronbach_alpha(item_variances, total_variance), ""
+    return Fraction(k, k - 1) * (1 - Fraction(sum(item_spreads), total_spread)), ""
+
+
+def common_denominator(values: Iterable[Fraction | int]) -> int:
+    """The least common multiple of the denominators (1 for none)."""
+    return math.lcm(1, *{Fraction(v).denominator for v in values})
+
+
+def scaled_statistics(
+    columns: Sequence[Sequence[int]],
+    denominator: int,
+    max_marks: Sequence[Fraction],
+    slots: Sequence[int] | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
+    min_attempts: int = MIN_ATTEMPTS_TO_JUDGE,
+    attempts: int | None = None,
+) -> QuizStatistics:
+    """`quiz_statistics` from integer columns: `columns[slot index][attempt]` is the mark
+    times `denominator` (every mark must be a whole multiple of 1/denominator), and
+    `labels`, if given, is column-major too: `labels[slot index][attempt]`. `attempts`,
+    the number of attempts, is needed only when there are no columns."""
+    if denominator < 1:
+        raise ValueError("the denominator must be a positive integer")
+    k = len(max_marks)
+    numbers = list(slots) if slots is not None else list(range(1, k + 1))
+    if len(numbers) != k or len(columns) != k:
+        raise ValueError("one slot number per column")
+    n = len(columns[0]) if columns else (attempts or 0)
+    if attempts is not None and attempts != n:
+        raise ValueError("every attempt needs one mark per slot")
+    if any(len(column) != n for column in columns):
+        raise ValueError("every attempt needs one mark per slot")
+    if labels is not None and (len(labels) != k or any(len(col) != n for col in labels)):
+        raise ValueError("labels must have the shape of marks")
+    maxima = [Fraction(m) for m in max_marks]
+    totals = [sum(row) for row in zip(*columns, strict=True)] if columns else [0] * n
+    t, tt = sum(totals), sum(map(operator.mul, totals, totals))
+    total_spread = _spread(n, t, tt)
+    column_sums = [_sums(column, totals, t) for column in columns]
+    item_spreads = [_spread(n, s.x, s.xx) for s in column_sums]
+    alpha, alpha_reason = _alpha_from_spreads(item_spreads, total_spread, n)
+    variance = None if n < 2 else Fraction(total_spread, n * (n - 1) * denominator**2)
+    sd = sqrt(variance)
+    error_ratio = None if alpha is None else math.sqrt(1 - alpha)
+    standard_error = None if error_ratio is None or sd is None else error_ratio * sd
+
+    slot_stats = []
+    for j, number in enumerate(numbers):
+        s = column_sums[j]
+        stats = _item_from_sums(s, denominator, maxima[j], min_attempts)
+        if k - 1 < 2:
+            alpha_deleted, deleted_reason = None, TOO_FEW_SLOTS
+        else:
+            # Without slot j every total drops by x: Σ(t-x) and Σ(t-x)² from the sums.
+            spread_without = _spread(n, t - s.x, tt - 2 * s.xt + s.xx)
+            others = item_spreads[:j] + item_spreads[j + 1 :]
+            alpha_deleted, deleted_reason = _alpha_from_spreads(others, spread_without, n)
+        variants: list[VariantStatistics] = []
+        if labels is not None and n:
+            by_label: dict[str, list[int]] = {}
+            for i, label in enumerate(labels[j]):
+                by_label.setdefault(label, []).append(i)
+            if len(by_label) == 1:
+                variants.append(VariantStatistics(next(iter(by_label)), stats))
+            else:
+                for label in sorted(by_label):
+                    rows = by_label[label]
+                    pick = operator.itemgetter(*rows)
+                    xs = [pick(columns[j])] if len(rows) == 1 else list(pick(columns[j]))
+                    ts = [pick(totals)] if len(rows) == 1 else list(pick(totals))
+                    variants.append(
+                        VariantStatistics(
+                            label,
+                            _item_from_sums(_sums(xs, ts), denominator, maxima[j], min_attempts),
+                        )
+                    )
+        slot_stats.append(
+            SlotStatistics(number, stats, alpha_deleted, deleted_reason, tuple(variants))
+        )
+
+    ordered = sorted(totals)
+    if n == 0:
+        middle = None
+    elif n % 2:
+        middle = Fraction(ordered[n // 2], denominator)
+    else:
+        middle = Fraction(ordered[n // 2 - 1] + ordered[n // 2], 2 * denominator)
+    return QuizStatistics(
+        n=n,
+        max_total=sum(maxima, Fraction(0)),
+        mean=None if n == 0 else Fraction(t, n * denominator),
+        median=middle,
+        variance=variance,
+        sd=sd,
+        minimum=Fraction(ordered[0], denominator) if n else None,
+        maximum=Fraction(ordered[-1], denominator) if n else None,
+        alpha=alpha,
+        alpha_undefined_because=alpha_reason,
+        error_ratio=error_ratio,
+        standard_error=standard_error,
+        totals=tuple(Fraction(v, denominator) for v in totals),
+        slots=tuple(slot_stats),
+    )
 
 
 def quiz_statistics(
@@ -310,71 +488,30 @@ def quiz_statistics(
 
     An item (a slot, or one question drawn into it) with fewer than `min_attempts`
     attempts is not judged: its only flag is Flag.TOO_FEW_ATTEMPTS.
+
+    Computed by `scaled_statistics` on the marks put on a common denominator.
     """
     k = len(max_marks)
-    numbers = list(slots) if slots is not None else list(range(1, k + 1))
-    if len(numbers) != k:
+    if slots is not None and len(slots) != k:
         raise ValueError("one slot number per column")
     for row in marks:
         if len(row) != k:
             raise ValueError("every attempt needs one mark per slot")
     if labels is not None and (len(labels) != len(marks) or any(len(row) != k for row in labels)):
         raise ValueError("labels must have the shape of marks")
-    n = len(marks)
-    columns = [[Fraction(row[j]) for row in marks] for j in range(k)]
-    totals = [sum((Fraction(m) for m in row), Fraction(0)) for row in marks]
-    variance = sample_variance(totals)
-    sd = sqrt(variance)
-    alpha, alpha_reason = _alpha(columns, n)
-    error_ratio = None if alpha is None else math.sqrt(1 - alpha)
-    standard_error = None if error_ratio is None or sd is None else error_ratio * sd
-
-    slot_stats = []
-    for j, number in enumerate(numbers):
-        rest = [t - m for t, m in zip(totals, columns[j], strict=True)]
-        stats = item_statistics(columns[j], rest, Fraction(max_marks[j]), min_attempts)
-        others = columns[:j] + columns[j + 1 :]
-        if k - 1 < 2:
-            alpha_deleted, deleted_reason = None, TOO_FEW_SLOTS
-        else:
-            alpha_deleted, deleted_reason = _alpha(others, n)
-        variants: list[VariantStatistics] = []
-        if labels is not None:
-            by_label: dict[str, list[int]] = {}
-            for i in range(n):
-                by_label.setdefault(labels[i][j], []).append(i)
-            for label in sorted(by_label):
-                rows = by_label[label]
-                variants.append(
-                    VariantStatistics(
-                        label,
-                        item_statistics(
-                            [columns[j][i] for i in rows],
-                            [rest[i] for i in rows],
-                            Fraction(max_marks[j]),
-                            min_attempts,
-                        ),
-                    )
-                )
-        slot_stats.append(
-            SlotStatistics(number, stats, alpha_deleted, deleted_reason, tuple(variants))
-        )
-
-    return QuizStatistics(
-        n=n,
-        max_total=sum((Fraction(m) for m in max_marks), Fraction(0)),
-        mean=mean(totals),
-        median=median(totals),
-        variance=variance,
-        sd=sd,
-        minimum=min(totals) if totals else None,
-        maximum=max(totals) if totals else None,
-        alpha=alpha,
-        alpha_undefined_because=alpha_reason,
-        error_ratio=error_ratio,
-        standard_error=standard_error,
-        totals=tuple(totals),
-        slots=tuple(slot_stats),
+    exact = [[Fraction(m) for m in row] for row in marks]
+    denominator = common_denominator(m for row in exact for m in row)
+    columns = [
+        [row[j].numerator * (denominator // row[j].denominator) for row in exact] for j in range(k)
+    ]
+    return scaled_statistics(
+        columns,
+        denominator,
+        max_marks,
+        slots=slots,
+        labels=None if labels is None else [[row[j] for row in labels] for j in range(k)],
+        min_attempts=min_attempts,
+        attempts=len(marks),
     )
 
 
