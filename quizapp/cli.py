@@ -11,6 +11,8 @@ quizapp export scores QUIZ_KEY       scores CSV to stdout
 quizapp export csv KIND QUIZ_KEY     scores|responses|gradebook|blackboard|canvas|moodle CSV
 quizapp demo                         migrate, import question_bank/, demo accounts
 quizapp doctor text [--apply]        find (and repair) stored text that cannot be read
+quizapp lti platform add --issuer …   register a VLE for LTI 1.3 launches (docs/lti.md)
+quizapp lti keys rotate              a new LTI signing key (the previous one kept)
 """
 
 from __future__ import annotations
@@ -813,6 +815,81 @@ def doctor_text(apply_changes: bool) -> None:
     click.echo(f"Repaired {changed} row(s); each repair is in the audit log (text_repaired).")
 
 
+lti_group = click.Group("lti", help="LTI 1.3: platforms (VLEs) and the tool's keys (docs/lti.md).")
+lti_platform_group = click.Group("platform", help="The VLEs that may launch quizapp.")
+lti_keys_group = click.Group("keys", help="quizapp's own signing keys (/lti/jwks.json).")
+lti_group.add_command(lti_platform_group)
+lti_group.add_command(lti_keys_group)
+
+
+@lti_platform_group.command("add")
+@click.option("--issuer", required=True, help="The platform's issuer (iss), exactly.")
+@click.option("--client-id", required=True, help="The client id the platform gave quizapp.")
+@click.option("--auth-login-url", required=True, help="The platform's OIDC authorization URL.")
+@click.option("--auth-token-url", required=True, help="The platform's OAuth2 token URL.")
+@click.option("--jwks-url", required=True, help="The platform's public keys (JWKS) URL.")
+@click.option("--deployment", "deployments", multiple=True, help="A deployment id (repeatable).")
+@click.option("--name", default="", help="A label, e.g. 'Blackboard Learn'.")
+@with_appcontext
+def lti_platform_add(
+    issuer: str,
+    client_id: str,
+    auth_login_url: str,
+    auth_token_url: str,
+    jwks_url: str,
+    deployments: tuple[str, ...],
+    name: str,
+) -> None:
+    """Register a platform, or add deployment ids to (and update the URLs of) one
+    already registered with the same issuer and client id."""
+    from quizapp.services.lti import add_platform, deployment_ids
+
+    try:
+        platform = add_platform(
+            db_session(),
+            issuer=issuer,
+            client_id=client_id,
+            auth_login_url=auth_login_url,
+            auth_token_url=auth_token_url,
+            jwks_url=jwks_url,
+            deployments=deployments,
+            now=now(),
+            name=name,
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    known = deployment_ids(db_session(), platform.id)
+    click.echo(
+        f"Platform {platform.issuer} (client id {platform.client_id}) saved; "
+        f"deployments: {', '.join(known) or 'none (launches are refused until one is added)'}."
+    )
+
+
+@lti_platform_group.command("list")
+@with_appcontext
+def lti_platform_list() -> None:
+    """The registered platforms and their deployment ids."""
+    from quizapp.services.lti import list_platforms
+
+    for platform, deployments in list_platforms(db_session()):
+        click.echo(
+            f"{platform.issuer}\tclient {platform.client_id}\t"
+            f"deployments {','.join(deployments) or '-'}\t{platform.name}"
+        )
+
+
+@lti_keys_group.command("rotate")
+@with_appcontext
+def lti_keys_rotate() -> None:
+    """Make a new signing key. The previous one stays published for verification until
+    the next rotation retires it (at most two keys are active)."""
+    from quizapp.services.lti import active_tool_keys, rotate_tool_key
+
+    key = rotate_tool_key(db_session(), now())
+    active = [k.kid for k in active_tool_keys(db_session())]
+    click.echo(f"New signing key {key.kid}; published keys: {', '.join(active)}.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         init_db,
@@ -824,6 +901,7 @@ def register_commands(app: Flask) -> None:
         regrade,
         demo,
         doctor_group,
+        lti_group,
     ):
         app.cli.add_command(command)
 

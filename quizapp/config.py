@@ -99,6 +99,17 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_SSO_LABEL": env.get("QUIZAPP_SSO_LABEL", "Sign in with your university account"),
         "QUIZAPP_PASSWORD_LOGIN": env.get("QUIZAPP_PASSWORD_LOGIN", "1").lower()
         not in ("0", "false", "no", "off"),
+        # LTI 1.3 launches from a VLE (services/lti.py, docs/lti.md): how a first launch
+        # finds the roster's account (email, or username read from the named claim), whom
+        # a refused person should ask, the clock leeway, and how often an unknown key id
+        # may refetch a platform's keys.
+        "QUIZAPP_LTI_MATCH": env.get("QUIZAPP_LTI_MATCH", "email"),
+        "QUIZAPP_LTI_USERNAME_CLAIM": env.get("QUIZAPP_LTI_USERNAME_CLAIM", "preferred_username"),
+        "QUIZAPP_LTI_CONTACT": env.get("QUIZAPP_LTI_CONTACT", ""),
+        "QUIZAPP_LTI_LEEWAY_SECONDS": int(env.get("QUIZAPP_LTI_LEEWAY_SECONDS", "60")),
+        "QUIZAPP_LTI_JWKS_REFETCH_SECONDS": float(
+            env.get("QUIZAPP_LTI_JWKS_REFETCH_SECONDS", "10")
+        ),
         # Invitation links (services/invitations.py): e-mailed when an SMTP host is set,
         # otherwise given to staff as a CSV for mail merge. The base URL makes the links
         # absolute from the command line (pages use the address they were reached at).

@@ -30,6 +30,7 @@ def init_web(app: Flask) -> None:
         filters,
         input_guard,
         invitations,
+        lti,
         marking,
         monitor,
         preview,
@@ -58,6 +59,7 @@ def init_web(app: Flask) -> None:
         invitations,
         sso,
         bank_upload,
+        lti,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)

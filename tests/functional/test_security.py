@@ -75,6 +75,9 @@ ROUTES = {
     "bank_upload.check": "staff",
     "bank_upload.preview": "staff",
     "bank_upload.import_": "staff",
+    "lti.login": "public",
+    "lti.launch": "public",
+    "lti.jwks": "public",
 }
 
 
