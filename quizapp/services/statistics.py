@@ -174,7 +174,10 @@ class _Plans:
 
 
 NOT_IN_ATTEMPT = "(not in this attempt)"
-_READ_CHUNK = 5000  # rows fetched at a time (a server-side cursor on PostgreSQL)
+# Rows fetched at a time (a server-side cursor on PostgreSQL), so memory stays flat:
+# a parsed layout holds every variant (kilobytes), and only its `_Planned` entries stay.
+ATTEMPTS_CHUNK = 500
+MARKS_CHUNK = 5000
 
 
 def quiz_statistics(
@@ -208,7 +211,7 @@ def quiz_statistics(
         select(Attempt.id, Attempt.user_id, type_coerce(Attempt.score, String), Attempt.layout)
         .where(Attempt.quiz_id == quiz.id, Attempt.state.in_(FINISHED))
         .order_by(Attempt.user_id, Attempt.number)
-        .execution_options(yield_per=_READ_CHUNK)
+        .execution_options(yield_per=ATTEMPTS_CHUNK)
     )
     finished_count = 0
     counted: list[_Row] = []
@@ -269,7 +272,7 @@ def quiz_statistics(
     marks = session.execute(
         select(Mark.attempt_id, Mark.slot, type_coerce(Mark.marks, String), Mark.version_id)
         .where(Mark.id.in_(newest))
-        .execution_options(yield_per=_READ_CHUNK)
+        .execution_options(yield_per=MARKS_CHUNK)
     )
     for attempt_id, slot, text, version_id in marks:
         row = row_of.get(attempt_id)
