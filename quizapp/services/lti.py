@@ -41,7 +41,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quizapp.db import discard, unit_of_work
+from quizapp.db import discard, end_snapshot, unit_of_work
 from quizapp.domain.lti import (
     DEFAULT_LEEWAY_SECONDS,
     ExpectedLaunch,
@@ -400,6 +400,7 @@ def launch(
     platform = session.get(LtiPlatform, platform_id)
     if platform is None:
         raise LtiRefused("unknown_platform", "This VLE is no longer registered with quizapp.")
+    end_snapshot(session)  # hold nothing while the platform's keys may be fetched
     claims = verify_signature(id_token, platform, keys)
     expected = ExpectedLaunch(
         platform.issuer, platform.client_id, frozenset(deployment_ids(session, platform.id))
