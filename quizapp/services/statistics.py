@@ -22,13 +22,14 @@ only to list slots nobody has attempted yet.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import String, literal_column, select, type_coerce
 from sqlalchemy.orm import Session
 
 from quizapp.domain import statistics as stats
@@ -130,9 +131,10 @@ class _Parsed(dict[str, Fraction]):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Planned:
-    """What statistics need of one layout entry (not the variant, which can be large)."""
+    """What statistics need of one layout entry (not the variant, which can be large).
+    Each distinct entry is made once (`_Plans`), so identity is equality here."""
 
     slot: int
     marks: Fraction
@@ -150,27 +152,49 @@ class _Row:
     plan: tuple[_Planned, ...]
 
 
+# A layout reduced by the database to [[slot, marks, question_key, version_id], ...]:
+# the variants (most of a layout's kilobytes) are never sent, and attempts that drew
+# the same questions share the text, so it is parsed once per distinct plan.
+_COMPACT_LAYOUT = {
+    "sqlite": "(SELECT json_group_array(json_array(json_extract(e.value, '$.slot'), "
+    "json_extract(e.value, '$.marks'), json_extract(e.value, '$.question_key'), "
+    "json_extract(e.value, '$.version_id'))) FROM json_each(attempts.layout) AS e)",
+    "postgresql": "(SELECT CAST(json_agg(json_build_array(e -> 'slot', e -> 'marks', "
+    "e -> 'question_key', e -> 'version_id')) AS TEXT) "
+    "FROM json_array_elements(attempts.layout) AS e)",
+}
+
+
+def _compact(layout: list[dict[str, Any]]) -> str:
+    """What _COMPACT_LAYOUT computes, in Python (for another database)."""
+    return json.dumps([[e["slot"], e["marks"], e["question_key"], e["version_id"]] for e in layout])
+
+
 class _Plans:
-    """Layouts reduced to `_Planned` entries, each distinct entry and each distinct plan
-    kept once: 10,000 attempts drawn from a bank share most of them."""
+    """Compact layouts to tuples of `_Planned`, each distinct text parsed once and each
+    distinct entry made once: 10,000 attempts drawn from a bank share most of them."""
 
     def __init__(self, parsed: _Parsed) -> None:
         self.parsed = parsed
         self.entries: dict[tuple[Any, ...], _Planned] = {}
-        self.plans: dict[tuple[_Planned, ...], tuple[_Planned, ...]] = {}
+        self.plans: dict[str, tuple[_Planned, ...]] = {}
 
-    def __call__(self, layout: list[dict[str, Any]]) -> tuple[_Planned, ...]:
-        plan = []
-        for entry in layout:
-            raw = (entry["slot"], entry["marks"], entry["question_key"], entry["version_id"])
+    def __call__(self, compact: str | None) -> tuple[_Planned, ...]:
+        text = compact or "[]"
+        plan = self.plans.get(text)
+        if plan is not None:
+            return plan
+        entries = []
+        for slot, marks, key, version_id in json.loads(text):
+            raw = (slot, str(marks), key, version_id)
             planned = self.entries.get(raw)
             if planned is None:
                 planned = self.entries[raw] = _Planned(
-                    int(raw[0]), self.parsed[str(raw[1])], str(raw[2]), int(raw[3])
+                    int(slot), self.parsed[str(marks)], str(key), int(version_id)
                 )
-            plan.append(planned)
-        whole = tuple(plan)
-        return self.plans.setdefault(whole, whole)
+            entries.append(planned)
+        plan = self.plans[text] = tuple(entries)
+        return plan
 
 
 NOT_IN_ATTEMPT = "(not in this attempt)"
@@ -207,8 +231,15 @@ def quiz_statistics(
     parsed = _Parsed()
     plans = _Plans(parsed)
 
-    result = session.execute(
-        select(Attempt.id, Attempt.user_id, type_coerce(Attempt.score, String), Attempt.layout)
+    connection = session.connection()
+    dialect = connection.dialect.name
+    layout_column: Any = (
+        literal_column(_COMPACT_LAYOUT[dialect], String)
+        if dialect in _COMPACT_LAYOUT
+        else Attempt.layout
+    )
+    result = connection.execute(
+        select(Attempt.id, Attempt.user_id, type_coerce(Attempt.score, String), layout_column)
         .where(Attempt.quiz_id == quiz.id, Attempt.state.in_(FINISHED))
         .order_by(Attempt.user_id, Attempt.number)
         .execution_options(yield_per=ATTEMPTS_CHUNK)
@@ -222,7 +253,12 @@ def quiz_statistics(
             counted.extend(counted_attempts(student, which, policy))
             student = []
         student.append(
-            _Row(attempt_id, user_id, None if score is None else parsed[score], plans(layout))
+            _Row(
+                attempt_id,
+                user_id,
+                None if score is None else parsed[score],
+                plans(layout if dialect in _COMPACT_LAYOUT else _compact(layout)),
+            )
         )
     counted.extend(counted_attempts(student, which, policy))
     del student
@@ -269,7 +305,7 @@ def quiz_statistics(
     del counted
 
     newest = newest_mark_ids(quiz_id=quiz.id, finished_only=True)
-    marks = session.execute(
+    marks = connection.execute(
         select(Mark.attempt_id, Mark.slot, type_coerce(Mark.marks, String), Mark.version_id)
         .where(Mark.id.in_(newest))
         .execution_options(yield_per=MARKS_CHUNK)

@@ -5,6 +5,7 @@ bench/statistics.py, not here)."""
 
 from __future__ import annotations
 
+import json
 import random
 import tracemalloc
 from datetime import timedelta
@@ -176,3 +177,21 @@ def test_hundreds_of_attempts_exact_without_orm_objects_in_bounded_memory(
     per_cell = (peak_large - peak_small) / (450 * 15)
     assert per_cell < 100, per_cell
     assert peak_large < 4_000_000, peak_large  # measured: under 1 MB for 601 attempts
+
+
+def test_the_compact_layout_is_the_same_from_the_database_and_from_python(session, quiz):
+    """The database reduces each layout to [slot, marks, key, version] entries; for any
+    other database the service does the same in Python."""
+    from sqlalchemy import String, literal_column
+
+    template = _template(session, quiz)
+    dialect = session.get_bind().dialect.name
+    compact = session.scalar(
+        select(literal_column(statistics_service._COMPACT_LAYOUT[dialect], String)).where(
+            Attempt.id == template.id
+        )
+    )
+    assert compact is not None
+    from_python = json.loads(statistics_service._compact(template.layout))
+    assert json.loads(compact) == from_python
+    assert len(from_python) == 15 and all(len(entry) == 4 for entry in from_python)
