@@ -156,3 +156,17 @@ def test_scaled_statistics_checks_its_input() -> None:
         st.scaled_statistics([[1, 2], [1]], 1, [F(1), F(1)])
     with pytest.raises(ValueError):
         st.scaled_statistics([[1, 2]], 1, [F(1)], attempts=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hs.lists(hs.builds(F, hs.integers(-20, 80), hs.integers(1, 12)), max_size=30),
+    hs.builds(F, hs.integers(-2, 40), hs.integers(1, 6)),
+    hs.integers(1, 12),
+)
+def test_histogram_in_integers_matches_the_definition(totals, max_total, bins) -> None:  # type: ignore[no-untyped-def]
+    counts = [0] * bins
+    for value in totals:
+        share = F(0) if max_total <= 0 else value / max_total
+        counts[min(max(math.floor(share * bins), 0), bins - 1)] += 1
+    assert [b.count for b in st.histogram(totals, max_total, bins)] == counts
