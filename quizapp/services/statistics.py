@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import String, literal_column, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import String, exists, literal_column, select, type_coerce
+from sqlalchemy.orm import Session, aliased
 
 from quizapp.domain import statistics as stats
 from quizapp.domain.scoring import GradingPolicy, format_mark
@@ -39,7 +39,6 @@ from quizapp.models import Attempt, Mark, Quiz, QuizSlot
 from quizapp.services.attempts import finalise_expired
 from quizapp.services.errors import InvalidInput, NotFound
 from quizapp.services.exports import spreadsheet_safe
-from quizapp.services.marks import newest_mark_ids
 
 FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
 
@@ -156,12 +155,13 @@ class _Row:
 # the variants (most of a layout's kilobytes) are never sent, and attempts that drew
 # the same questions share the text, so it is parsed once per distinct plan.
 _COMPACT_LAYOUT = {
-    "sqlite": "(SELECT json_group_array(json_array(json_extract(e.value, '$.slot'), "
-    "json_extract(e.value, '$.marks'), json_extract(e.value, '$.question_key'), "
-    "json_extract(e.value, '$.version_id'))) FROM json_each(attempts.layout) AS e)",
-    "postgresql": "(SELECT CAST(json_agg(json_build_array(e -> 'slot', e -> 'marks', "
-    "e -> 'question_key', e -> 'version_id')) AS TEXT) "
-    "FROM json_array_elements(attempts.layout) AS e)",
+    # json_extract with several paths returns them as one array: one parse per entry.
+    "sqlite": "(SELECT json_group_array(json_extract(e.value, '$.slot', '$.marks', "
+    "'$.question_key', '$.version_id')) FROM json_each(attempts.layout) AS e)",
+    # json_to_recordset parses each entry once (e -> 'field' would parse it per field).
+    "postgresql": "(SELECT CAST(json_agg(json_build_array(e.slot, e.marks, e.question_key, "
+    "e.version_id)) AS TEXT) FROM json_to_recordset(attempts.layout) "
+    "AS e(slot integer, marks text, question_key text, version_id integer))",
 }
 
 
@@ -212,13 +212,15 @@ def quiz_statistics(
     which: WhichAttempts = WhichAttempts.FIRST,
 ) -> StatisticsReport:
     """Statistics of a quiz in four reads after the finaliser's sweep: the quiz, its
-    finished attempts, their current marks (the newest row per attempt and slot, chosen
-    by a max(id) subquery) and the quiz's slots. The count does not grow with attempts.
+    finished attempts (each layout reduced by the database to what is needed), their
+    current marks (the newest row per attempt and slot: no newer row exists) and the
+    quiz's slots. The count does not grow with attempts.
 
-    Rows are read as plain values (no ORM objects), each distinct mark text is parsed
-    once, and the marks go into one integer column per slot on a common denominator,
-    from which the domain computes every statistic with integer sums
-    (`domain.statistics.scaled_statistics`): exact, and fast for 10,000 attempts."""
+    Rows are read as plain values in chunks (no ORM objects), each distinct mark text
+    and each distinct layout is parsed once, and the marks go into one integer column
+    per slot on a common denominator, from which the domain computes every statistic
+    with integer sums (`domain.statistics.scaled_statistics`): exact, and fast for
+    10,000 attempts."""
     # Finalise first: the sweep ends its transaction, which would expire a loaded quiz.
     finalise_expired(session, now, grace, quiz_id=quiz_id)
     quiz = session.get(Quiz, quiz_id)
@@ -304,10 +306,23 @@ def quiz_statistics(
         layout_keys.append(by_slot)
     del counted
 
-    newest = newest_mark_ids(quiz_id=quiz.id, finished_only=True)
+    # The current mark is the newest row (services/marks.py): here written as "no row
+    # with a higher id for the same attempt and slot", an anti-join that PostgreSQL runs
+    # as one hash join (the max(id) IN-subquery of newest_mark_ids became 150,000 index
+    # look-ups there at 10,000 attempts: 0.4 s against 0.06 s; the same on SQLite).
+    newer = aliased(Mark)
     marks = connection.execute(
         select(Mark.attempt_id, Mark.slot, type_coerce(Mark.marks, String), Mark.version_id)
-        .where(Mark.id.in_(newest))
+        .join(Attempt, Attempt.id == Mark.attempt_id)
+        .where(
+            Attempt.quiz_id == quiz.id,
+            Attempt.state.in_(FINISHED),
+            ~exists().where(
+                newer.attempt_id == Mark.attempt_id,
+                newer.slot == Mark.slot,
+                newer.id > Mark.id,
+            ),
+        )
         .execution_options(yield_per=MARKS_CHUNK)
     )
     for attempt_id, slot, text, version_id in marks:
