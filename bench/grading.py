@@ -4,7 +4,8 @@
 
 The issue's target: "grading 10,000 attempts × 20 questions under 10 s" on the 2-core
 machine. What is timed is what finalising an attempt does per slot (quizapp.services.
-attempts.finalise_attempt and services.grading): the question type's `grade(variant, response)` and `slot_mark`,
+attempts.finalise_attempt and services.grading): the question type's
+`grade(variant, response)` and `slot_mark`,
 for every auto-graded question of the sample bank (question_bank/), each attempt with
 its own seed-drawn variants and a mix of right and wrong stored responses. Building the
 layouts and responses is set up beforehand and not timed; the database writes of a
