@@ -21,7 +21,6 @@ a status); `record_refusal` writes the `lti_refused` audit event.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -53,6 +52,7 @@ from quizapp.domain.lti import (
 from quizapp.models import LtiDeployment, LtiNonce, LtiPerson, LtiPlatform, LtiToolKey, Quiz, User
 from quizapp.services import audit
 from quizapp.services.errors import InvalidInput
+from quizapp.services.http_json import HttpJsonError, fetch_json
 
 # RS256 is what LTI requires every platform to support; the others are as strong.
 SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"]
@@ -272,21 +272,10 @@ def login_redirect(session: Session, params: Mapping[str, str], launch_url: str)
 
 
 def _fetch_json(url: str) -> dict[str, Any]:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            body = response.read(MAX_RESPONSE_BYTES + 1)
-    except (urllib.error.URLError, OSError) as error:
-        raise _unreachable(f"{url}: {error}") from error
-    if len(body) > MAX_RESPONSE_BYTES:
-        raise _unreachable(f"{url}: answer larger than {MAX_RESPONSE_BYTES} bytes")
-    try:
-        parsed = json.loads(body)
-    except ValueError as error:
-        raise _unreachable(f"{url}: not JSON") from error
-    if not isinstance(parsed, dict):
-        raise _unreachable(f"{url}: not a JSON object")
-    return parsed
+        return fetch_json(url, timeout=HTTP_TIMEOUT_SECONDS, max_bytes=MAX_RESPONSE_BYTES)
+    except HttpJsonError as error:
+        raise _unreachable(error.detail) from error
 
 
 def _unreachable(detail: str) -> LtiRefused:

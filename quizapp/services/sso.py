@@ -23,7 +23,6 @@ so a token issued to another client without `azp` would pass its checks.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
 import urllib.error
@@ -49,6 +48,7 @@ from quizapp.db import discard, rows_matched, unit_of_work
 from quizapp.domain.roster import username_problem
 from quizapp.models import Role, User
 from quizapp.services import audit
+from quizapp.services.http_json import HttpJsonError, fetch_json
 
 SCOPES = "openid profile email"
 # Asymmetric signatures only: an HS256 token would be checked with the client secret,
@@ -132,38 +132,25 @@ def _unreachable(what: str) -> SsoRefused:
 def _http_json(
     url: str, *, data: bytes | None = None, headers: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=data, headers={"Accept": "application/json", **(headers or {})}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            body = response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        answer = error.read(MAX_RESPONSE_BYTES)
-        try:
-            parsed = json.loads(answer)
-        except ValueError:
-            parsed = {}
-        detail = parsed if isinstance(parsed, dict) else {}
+        return fetch_json(
+            url,
+            data=data,
+            headers=headers,
+            timeout=HTTP_TIMEOUT_SECONDS,
+            max_bytes=MAX_RESPONSE_BYTES,
+        )
+    except HttpJsonError as error:
+        if error.status is None:
+            raise _unreachable(error.detail) from error
         raise SsoRefused(
             "provider_refused",
             "The university sign-in service did not accept this sign-in. Start again.",
             url=url[:200],
-            http_status=error.code,
-            error=str(detail.get("error", ""))[:100],
-            error_description=str(detail.get("error_description", ""))[:300],
+            http_status=error.status,
+            error=str(error.answer.get("error", ""))[:100],
+            error_description=str(error.answer.get("error_description", ""))[:300],
         ) from error
-    except (urllib.error.URLError, OSError) as error:
-        raise _unreachable(f"{url}: {error}") from error
-    if len(body) > MAX_RESPONSE_BYTES:
-        raise _unreachable(f"{url}: answer larger than {MAX_RESPONSE_BYTES} bytes")
-    try:
-        parsed = json.loads(body)
-    except ValueError as error:
-        raise _unreachable(f"{url}: not JSON") from error
-    if not isinstance(parsed, dict):
-        raise _unreachable(f"{url}: not a JSON object")
-    return parsed
 
 
 @dataclass(frozen=True)
