@@ -324,6 +324,7 @@ def save_answers(
     own claim of when the value was typed, kept with it.
     """
     check_save_bounds(submitted, seq)
+    arrival = Arrival(seq, now, ip, client, typed_at)
     with unit_of_work(session):
         locked = _lock_for_save(session, attempt_id)
         if locked is None or (owner_id is not None and locked.user_id != owner_id):
@@ -331,7 +332,7 @@ def save_answers(
         if locked.state is AttemptState.IN_PROGRESS and accepts_saves(
             locked.deadline_at, now, grace
         ):
-            return _save(session, locked, submitted, seq, now, ip, client, typed_at)
+            return _save(session, locked, submitted, arrival)
     # Refused: finished, or its time is over (then finalised first, as any request does).
     attempt = session.get(Attempt, attempt_id, populate_existing=True)
     assert attempt is not None
@@ -339,7 +340,7 @@ def save_answers(
     # Late: the deadline ended it. Otherwise the student submitted, or staff finished it.
     reason = attempt.finish_reason
     outcome = LogOutcome.LATE if reason is FinishReason.DEADLINE else LogOutcome.AFTER_FINISH
-    recorded = _record_refused(session, locked, submitted, seq, now, ip, client, typed_at, outcome)
+    recorded = _record_refused(session, locked, submitted, arrival, outcome)
     messages: dict[FinishReason | None, str] = {
         FinishReason.DEADLINE: TIME_OVER,
         FinishReason.STAFF: "Staff have finished this attempt; no more answers can be saved.",
@@ -356,17 +357,14 @@ def _save(
     session: Session,
     locked: _LockedAttempt,
     submitted: Mapping[int, Sequence[str]],
-    seq: int,
-    now: datetime,
-    ip: str,
-    client: str,
-    typed_at: datetime | None,
+    arrival: Arrival,
 ) -> SaveOutcome:
     """The save itself, inside the caller's unit of work on the locked attempt."""
+    seq, now = arrival.seq, arrival.now
     values = _accepted_values(session, locked, submitted)
     stored = _stored_answers(session, locked.id, values.keys())
     if locked.flag_concurrent_use and locked.concurrent_use_at is None:
-        _notice_concurrent_use(session, locked, now, ip, client)
+        _notice_concurrent_use(session, locked, now, arrival.ip, arrival.client)
     results = []
     logged = []
     for slot, value in values.items():
@@ -375,57 +373,52 @@ def _save(
             # A repeat, or a form re-posting an untouched answer: nothing to record.
             results.append(SaveResult(slot, SaveStatus.UNCHANGED, before.saved_at, before.seq))
         elif upsert_answer(session, locked.id, slot, value, seq, now):
-            logged.append(
-                answer_log_row(locked.id, slot, value, seq, now, ip, client, typed_at, None)
-            )
+            logged.append(arrival.log_row(locked.id, slot, value, None))
             results.append(SaveResult(slot, SaveStatus.SAVED, now, seq))
         else:
             newer = _stored_answers(session, locked.id, [slot])[slot]
             status = SaveStatus.UNCHANGED if newer.seq == seq else SaveStatus.STALE
             if status is SaveStatus.STALE:
-                stale = LogOutcome.STALE
-                logged.append(
-                    answer_log_row(locked.id, slot, value, seq, now, ip, client, typed_at, stale)
-                )
+                logged.append(arrival.log_row(locked.id, slot, value, LogOutcome.STALE))
             results.append(SaveResult(slot, status, newer.saved_at, newer.seq))
     if logged:
         session.connection().execute(_LOG_ANSWER, logged)
     return SaveOutcome(results, locked.deadline_at)
 
 
-def answer_log_row(
-    attempt_id: int,
-    slot: int,
-    value: Any,
-    seq: int,
-    now: datetime,
-    ip: str,
-    client: str,
-    typed_at: datetime | None,
-    outcome: LogOutcome | None,
-) -> dict[str, Any]:
-    return {
-        "attempt_id": attempt_id,
-        "slot": slot,
-        "value": value,
-        "seq": seq,
-        "received_at": now,
-        "ip": ip[:64],
-        "client": client[:32],
-        "typed_at": typed_at,
-        "outcome": outcome,
-    }
+@dataclass(frozen=True)
+class Arrival:
+    """How one save reached the server: its sequence, when it arrived, from where, and
+    when the browser says it was typed (evidence only)."""
+
+    seq: int
+    now: datetime
+    ip: str = ""
+    client: str = ""
+    typed_at: datetime | None = None
+
+    def log_row(
+        self, attempt_id: int, slot: int, value: Any, outcome: LogOutcome | None
+    ) -> dict[str, Any]:
+        """One answer_log row for a value of this save (outcome None: it was stored)."""
+        return {
+            "attempt_id": attempt_id,
+            "slot": slot,
+            "value": value,
+            "seq": self.seq,
+            "received_at": self.now,
+            "ip": self.ip[:64],
+            "client": self.client[:32],
+            "typed_at": self.typed_at,
+            "outcome": outcome,
+        }
 
 
 def _record_refused(
     session: Session,
     locked: _LockedAttempt,
     submitted: Mapping[int, Sequence[str]],
-    seq: int,
-    now: datetime,
-    ip: str,
-    client: str,
-    typed_at: datetime | None,
+    arrival: Arrival,
     outcome: LogOutcome,
 ) -> bool:
     """Keep a save the attempt no longer takes, in its own short transaction, with an
@@ -445,26 +438,21 @@ def _record_refused(
             if values:
                 session.connection().execute(
                     _LOG_ANSWER,
-                    [
-                        answer_log_row(
-                            locked.id, slot, value, seq, now, ip, client, typed_at, outcome
-                        )
-                        for slot, value in values.items()
-                    ],
+                    [arrival.log_row(locked.id, slot, v, outcome) for slot, v in values.items()],
                 )
                 audit.record(
                     session,
                     "refused_save",
-                    now,
+                    arrival.now,
                     subject_id=locked.user_id,
                     quiz_id=locked.quiz_id,
                     attempt_id=locked.id,
-                    ip=ip,
-                    client=client[:32],
+                    ip=arrival.ip,
+                    client=arrival.client[:32],
                     outcome=outcome.value,
                     slots=sorted(values),
-                    seq=seq,
-                    typed_at=typed_at.isoformat() if typed_at else None,
+                    seq=arrival.seq,
+                    typed_at=arrival.typed_at.isoformat() if arrival.typed_at else None,
                 )
     except InvalidInput:
         return False

@@ -20,7 +20,7 @@ from quizapp.db import end_snapshot, unit_of_work
 from quizapp.domain.timing import AttemptState
 from quizapp.models import Answer, AnswerLog, Attempt, AuditEvent, LogOutcome, Mark, User
 from quizapp.services import audit
-from quizapp.services.attempts import answer_log_row, upsert_answer
+from quizapp.services.attempts import Arrival, upsert_answer
 from quizapp.services.catalog import attempt_questions
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 from quizapp.services.grading import grade_answers
@@ -143,7 +143,7 @@ def accept_refused_answer(
         upsert_answer(session, attempt.id, row.slot, row.value, seq, now)
         session.connection().execute(
             insert(AnswerLog),
-            [answer_log_row(attempt.id, row.slot, row.value, seq, now, ip, "staff", None, None)],
+            [Arrival(seq, now, ip, "staff").log_row(attempt.id, row.slot, row.value, None)],
         )
         entry = graded.entry
         session.add(
