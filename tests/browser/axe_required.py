@@ -10,14 +10,12 @@ pass by quietly skipping the accessibility checks.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, Route
+
+from tests.npm_packages import ensure_installed
 
 HERE = Path(__file__).resolve().parent
 AXE_JS = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -29,34 +27,7 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 AXE_PATH = "/__browser-tests__/axe.min.js"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and axe-core is unavailable: {reason}", pytrace=False)
-    pytest.skip(f"accessibility (axe) tests skipped: {reason}", allow_module_level=True)
-
-
-def _install() -> None:
-    npm = shutil.which("npm")
-    if npm is None:
-        _unavailable("npm not found (apt-get install npm, then run the tests again)")
-        return
-    try:
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        _unavailable("`npm ci` in tests/browser took more than 5 minutes")
-        return
-    if result.returncode != 0 or not AXE_JS.exists():
-        _unavailable(f"`npm ci` in tests/browser failed: {result.stderr.strip()[-500:]}")
-
-
-if not AXE_JS.exists():
-    _install()
+ensure_installed(HERE, AXE_JS, "accessibility (axe)")
 
 
 def _serve_axe(route: Route) -> None:

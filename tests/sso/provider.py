@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.npm_packages import ensure_installed, unavailable
 
 HERE = Path(__file__).resolve().parent
 PROGRAM = HERE / "provider.mjs"
@@ -37,9 +37,7 @@ MIN_NODE = (20, 19)  # oidc-provider 9's floor
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and the test OpenID provider is unavailable: {reason}", pytrace=False)
-    pytest.skip(f"single sign-on tests skipped: {reason}", allow_module_level=True)
+    unavailable("single sign-on", reason)
 
 
 def _node() -> str:
@@ -54,29 +52,8 @@ def _node() -> str:
     return node
 
 
-def _install() -> None:
-    npm = shutil.which("npm")
-    if npm is None:
-        _unavailable("npm not found (apt-get install npm, then run the tests again)")
-        return
-    try:
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        _unavailable("`npm ci` in tests/sso took more than 5 minutes")
-        return
-    if result.returncode != 0 or not INSTALLED.exists():
-        _unavailable(f"`npm ci` in tests/sso failed: {result.stderr.strip()[-500:]}")
-
-
 NODE = _node()
-if not INSTALLED.exists():
-    _install()
+ensure_installed(HERE, INSTALLED, "single sign-on")
 
 
 def free_port() -> int:
