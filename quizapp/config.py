@@ -110,6 +110,14 @@ def settings_from_env(instance: Path) -> dict[str, Any]:
         "QUIZAPP_LTI_JWKS_REFETCH_SECONDS": float(
             env.get("QUIZAPP_LTI_JWKS_REFETCH_SECONDS", "10")
         ),
+        # Launches inside the VLE's page (web/security.py, docs/lti.md "Inside an iframe"):
+        # `auto` turns iframe mode on once a platform is registered (the session cookie
+        # becomes SameSite=None; Secure, and pages may be framed by the platforms' origins),
+        # `1` always, `0` never (links must then open in a new window). Extra origins that
+        # may frame quizapp, space- or comma-separated, for VLEs whose pages are not on
+        # their issuer's host (Canvas: https://*.instructure.com, or the school's host).
+        "QUIZAPP_LTI_IFRAME": env.get("QUIZAPP_LTI_IFRAME", "auto"),
+        "QUIZAPP_LTI_FRAME_ANCESTORS": env.get("QUIZAPP_LTI_FRAME_ANCESTORS", ""),
         # Invitation links (services/invitations.py): e-mailed when an SMTP host is set,
         # otherwise given to staff as a CSV for mail merge. The base URL makes the links
         # absolute from the command line (pages use the address they were reached at).
