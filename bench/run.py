@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,16 @@ MODE_PREFIX = {"password": "bench", "sso": "benchsso"}
 MODE_NAME = {"password": "passwords", "sso": "single sign-on"}
 
 STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def median(values: list[float]) -> float:
+    """The median. Not the standard library's `statistics`: bench/ is sys.path[0] when
+    this runs as a script, so `import statistics` finds bench/statistics.py instead."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def log(message: str) -> None:
@@ -464,7 +473,7 @@ def time_export(base: str, quiz: int, repeats: int) -> dict[str, Any]:
                 return {"error": f"scores.csv answered {r.status_code}"}
             rows = r.text.count("\n") - 1
     return {
-        "median_ms": statistics.median(times),
+        "median_ms": median(times),
         "max_ms": max(times),
         "rows": rows,
         "repeats": repeats,
@@ -484,8 +493,8 @@ def argon2_cost() -> dict[str, float]:
         wall.append((time.perf_counter() - w) * 1000)
     p = _hasher
     return {
-        "cpu_ms": statistics.median(cpu),
-        "wall_ms": statistics.median(wall),
+        "cpu_ms": median(cpu),
+        "wall_ms": median(wall),
         "time_cost": p.time_cost,
         "memory_kib": p.memory_cost,
         "parallelism": p.parallelism,
