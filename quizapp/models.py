@@ -538,3 +538,42 @@ class LtiPerson(Base):
     sub: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     linked_at: Mapped[datetime]
+
+
+class LtiContext(Base):
+    """A course in a platform, as its launches describe it: where its membership list
+    (NRPS) is. Updated at every launch (platforms may move their service URLs)."""
+
+    __tablename__ = "lti_contexts"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    memberships_url: Mapped[str] = mapped_column(String(500), default="")
+    updated_at: Mapped[datetime]
+
+
+class LtiResourceLink(Base):
+    """A link in the VLE that opens a quiz, and its gradebook column (the AGS line item)
+    when the platform offers one: where marks for that quiz are posted."""
+
+    __tablename__ = "lti_resource_links"
+    __table_args__ = (UniqueConstraint("platform_id", "resource_link_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
+    context_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lti_contexts.id", ondelete="SET NULL")
+    )
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    quiz_id: Mapped[int | None] = mapped_column(
+        ForeignKey("quizzes.id", ondelete="SET NULL"), index=True
+    )
+    lineitem_url: Mapped[str] = mapped_column(String(500), default="")
+    lineitems_url: Mapped[str] = mapped_column(String(500), default="")
+    ags_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]

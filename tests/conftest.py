@@ -19,6 +19,10 @@ from quizapp.models import Base, Role
 from quizapp.services.bank_import import import_bank
 from quizapp.services.users import create_user
 
+# The LTI fixtures (a running platform, apps with LTI settings, a registered roster)
+# serve the launch, grade-service, roster-sync and deep-linking tests alike.
+pytest_plugins = ["tests.lti.fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_BANK = ROOT / "question_bank"
 # The sample quiz opens 2027-01-18 10:00 Europe/London (GMT) for 24 hours.

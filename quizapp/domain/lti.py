@@ -28,6 +28,17 @@ CUSTOM = LTI + "custom"
 RESOURCE_LINK = LTI + "resource_link"
 TARGET_LINK_URI = LTI + "target_link_uri"
 LIS = LTI + "lis"
+CONTEXT = LTI + "context"
+# The services a launch may offer (LTI AGS 2.0 §3.1, NRPS 2.0 §3.6.1): where the link's
+# line item (gradebook column) is and what the tool may do there; where the course's
+# membership list is.
+AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_SERVICE = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+AGS_LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+AGS_LINEITEM_READONLY_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+MAX_URL_LENGTH = 500  # what the tables hold; a longer service URL is treated as absent
 
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 LTI_VERSION = "1.3.0"
@@ -47,6 +58,21 @@ INSTRUCTOR_ROLES = frozenset(
 INSTRUCTOR_SUBROLE_PREFIX = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#"
 
 Role = Literal["instructor", "learner"]
+
+
+@dataclass(frozen=True)
+class GradeService:
+    """The AGS endpoint claim: the link's own line item (may be absent when the platform
+    only lets the tool manage line items itself), the context's line item container,
+    and the scopes granted."""
+
+    lineitem: str
+    lineitems: str
+    scopes: tuple[str, ...]
+
+    @property
+    def can_post_scores(self) -> bool:
+        return bool(self.lineitem) and AGS_SCORE_SCOPE in self.scopes
 
 
 class LtiClaimProblem(Exception):
@@ -83,6 +109,11 @@ class Launch:
     name: str = ""
     custom: Mapping[str, str] = field(default_factory=dict)
     claims: Mapping[str, Any] = field(default_factory=dict)
+    context_id: str = ""
+    context_title: str = ""
+    resource_link_title: str = ""
+    grade_service: GradeService | None = None
+    memberships_url: str = ""  # NRPS: the course's membership list
 
 
 def role_of(roles: Collection[str]) -> Role:
@@ -106,6 +137,38 @@ def _number(claims: Mapping[str, Any], name: str) -> float:
 def _text(claims: Mapping[str, Any], name: str) -> str:
     value = claims.get(name)
     return value if isinstance(value, str) else ""
+
+
+def _service_url(value: Any) -> str:
+    """A service URL from a claim, or "" when it is not a usable http(s) URL."""
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+        return ""
+    return value if value.startswith(("https://", "http://")) else ""
+
+
+def grade_service(claims: Mapping[str, Any]) -> GradeService | None:
+    """The AGS endpoint claim, read leniently: a malformed claim is no service (the
+    launch still signs the person in; marks then stay in quizapp's CSV)."""
+    raw = claims.get(AGS_ENDPOINT)
+    if not isinstance(raw, dict):
+        return None
+    scopes = raw.get("scope")
+    scope_list = tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else ()
+    service = GradeService(
+        _service_url(raw.get("lineitem")), _service_url(raw.get("lineitems")), scope_list
+    )
+    return service if service.lineitem or service.lineitems else None
+
+
+def memberships_url(claims: Mapping[str, Any]) -> str:
+    raw = claims.get(NRPS_SERVICE)
+    return _service_url(raw.get("context_memberships_url")) if isinstance(raw, dict) else ""
+
+
+def _part(claims: Mapping[str, Any], claim: str, name: str, limit: int = 255) -> str:
+    raw = claims.get(claim)
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def check_audience(claims: Mapping[str, Any], client_id: str) -> None:
@@ -208,6 +271,11 @@ def check_launch(
         name=_text(claims, "name").strip(),
         custom=custom,
         claims=dict(claims),
+        context_id=_part(claims, CONTEXT, "id"),
+        context_title=_part(claims, CONTEXT, "title"),
+        resource_link_title=_part(claims, RESOURCE_LINK, "title"),
+        grade_service=grade_service(claims),
+        memberships_url=memberships_url(claims),
     )
 
 

@@ -49,7 +49,17 @@ from quizapp.domain.lti import (
     check_launch,
     username_claim,
 )
-from quizapp.models import LtiDeployment, LtiNonce, LtiPerson, LtiPlatform, LtiToolKey, Quiz, User
+from quizapp.models import (
+    LtiContext,
+    LtiDeployment,
+    LtiNonce,
+    LtiPerson,
+    LtiPlatform,
+    LtiResourceLink,
+    LtiToolKey,
+    Quiz,
+    User,
+)
 from quizapp.services import audit
 from quizapp.services.errors import InvalidInput
 from quizapp.services.http_json import HttpJsonError, fetch_json
@@ -371,6 +381,7 @@ class LaunchResult:
     user: User
     launch: Launch
     platform_id: int
+    quiz_id: int | None = None  # the quiz the link opens (custom parameter `quiz`)
 
 
 def launch(
@@ -412,12 +423,66 @@ def launch(
         )
     _spend_nonce(session, platform.id, checked, now, settings)
     user = _account_for(session, platform, checked, settings, now, ip)
-    return LaunchResult(user, checked, platform.id)
+    quiz_id = record_link(session, platform.id, checked, now)
+    return LaunchResult(user, checked, platform.id, quiz_id)
 
 
 def quiz_id_for_key(session: Session, key: str) -> int | None:
     """The quiz a resource link's custom parameter `quiz` names, if there is one."""
     return session.scalars(select(Quiz.id).where(Quiz.key == key)).first()
+
+
+def record_link(session: Session, platform_id: int, checked: Launch, now: datetime) -> int | None:
+    """Remember the course and the link this launch came from, with the services the
+    platform offers for them (the line item marks go to, the membership list), and
+    return the quiz the link opens. Every launch refreshes them: platforms may move
+    their service URLs, and a link may be edited to open another quiz."""
+    key = checked.custom.get("quiz", "")
+    quiz_id = quiz_id_for_key(session, key) if key else None
+    grades = checked.grade_service
+    for _ in range(3):  # two first launches of one link at once: the second updates
+        try:
+            with unit_of_work(session):
+                context = None
+                if checked.context_id:
+                    context = session.scalars(
+                        select(LtiContext).where(
+                            LtiContext.platform_id == platform_id,
+                            LtiContext.context_id == checked.context_id,
+                        )
+                    ).first()
+                    if context is None:
+                        context = LtiContext(platform_id=platform_id, context_id=checked.context_id)
+                        session.add(context)
+                    context.deployment_id = checked.deployment_id[:255]
+                    context.title = checked.context_title
+                    if checked.memberships_url:
+                        context.memberships_url = checked.memberships_url
+                    context.updated_at = now
+                    session.flush()
+                link = session.scalars(
+                    select(LtiResourceLink).where(
+                        LtiResourceLink.platform_id == platform_id,
+                        LtiResourceLink.resource_link_id == checked.resource_link_id[:255],
+                    )
+                ).first()
+                if link is None:
+                    link = LtiResourceLink(
+                        platform_id=platform_id, resource_link_id=checked.resource_link_id[:255]
+                    )
+                    session.add(link)
+                link.context_id = context.id if context is not None else None
+                link.title = checked.resource_link_title
+                if quiz_id is not None:
+                    link.quiz_id = quiz_id
+                link.lineitem_url = grades.lineitem if grades else ""
+                link.lineitems_url = grades.lineitems if grades else ""
+                link.ags_scopes = list(grades.scopes) if grades else []
+                link.updated_at = now
+            return quiz_id
+        except IntegrityError:
+            discard(session)
+    raise LtiRefused("conflict", "Signing in collided with another launch. Try again.")
 
 
 def _spend_nonce(

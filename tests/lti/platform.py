@@ -8,6 +8,14 @@ Hooks for the tests: `claims=` overrides or removes (`DROP`) any claim of the to
 `sign_with=` signs with another key (a bad signature under a published kid); `kid=`
 names another key id; `rotate()` replaces the published key (the tool holds the old set
 and must fetch again). `jwks_requests` counts the fetches.
+
+Services (LTI Advantage): the platform answers over HTTP through `routes`, a table of
+(method, path) -> handler that tests and other fixtures extend. Built in: `/jwks`, and
+`/token`, the OAuth 2.0 client-credentials endpoint (Security Framework §4.1) that
+checks the tool's JWT client assertion against the tool's key set (`tool_jwks`, set by
+the test) and hands out bearer tokens for the scopes asked; `bearer_scopes(request)`
+says what a request's token grants. Every request is kept in `requests`. Launches carry
+the AGS endpoint claim (line item `/lineitems/1`) and the NRPS claim (`/memberships`).
 """
 
 from __future__ import annotations
@@ -23,12 +31,49 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 DROP = object()  # in `claims=`: leave this claim out
+AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_SERVICE = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+AGS_SCOPES = [
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+]
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request the platform received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON; None sends no body
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+Handler = Callable[[Request], Reply]
 
 
 @dataclass(frozen=True)
@@ -54,6 +99,18 @@ class Platform:
     keys: list[RSAKey] = field(default_factory=lambda: [new_key("platform-key-1")])
     jwks_requests: int = 0
     url: str = ""
+    routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    # The tool's public key set, for checking its client assertions (set by the test,
+    # e.g. `lambda: tool_jwks(session)`); tokens issued, with the scopes each grants.
+    tool_jwks: Callable[[], dict[str, Any]] | None = None
+    tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    token_requests: int = 0
+    _used_jtis: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.routes[("GET", "/jwks")] = lambda request: Reply(body=self.jwks())
+        self.routes[("POST", "/token")] = self.token_endpoint
 
     @property
     def issuer(self) -> str:
@@ -74,6 +131,56 @@ class Platform:
     def jwks(self) -> dict[str, Any]:
         self.jwks_requests += 1
         return KeySet(self.keys).as_dict(private=False)
+
+    def token_endpoint(self, request: Request) -> Reply:
+        """Client credentials with a JWT assertion (RFC 7523), checked as a platform must:
+        signed by a key of the tool's set, iss = sub = our client id, aud = this token
+        URL, not expired, jti not seen before."""
+        self.token_requests += 1
+        form = request.form()
+        if form.get("grant_type") != "client_credentials":
+            return Reply(400, {"error": "unsupported_grant_type"})
+        if form.get("client_assertion_type") != ASSERTION_TYPE or self.tool_jwks is None:
+            return Reply(400, {"error": "invalid_client"})
+        try:
+            token = jwt.decode(
+                form.get("client_assertion", ""), KeySet.import_key_set(self.tool_jwks())
+            )
+        except (JoseError, ValueError):
+            return Reply(401, {"error": "invalid_client", "error_description": "bad signature"})
+        claims = token.claims
+        now = self.clock().timestamp()
+        if (
+            claims.get("iss") != self.client_id
+            or claims.get("sub") != self.client_id
+            or self.auth_token_url
+            not in (
+                [claims.get("aud")] if isinstance(claims.get("aud"), str) else claims.get("aud", [])
+            )
+            or claims.get("exp", 0) < now
+            or not claims.get("jti")
+            or claims["jti"] in self._used_jtis
+        ):
+            return Reply(401, {"error": "invalid_client", "error_description": "bad assertion"})
+        self._used_jtis.add(claims["jti"])
+        scopes = frozenset(form.get("scope", "").split())
+        value = f"token-{self.token_requests}-{len(self.tokens)}"
+        self.tokens[value] = scopes
+        return Reply(
+            body={
+                "access_token": value,
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "scope": " ".join(sorted(scopes)),
+            }
+        )
+
+    def bearer_scopes(self, request: Request) -> frozenset[str]:
+        """What the request's bearer token grants (empty: no valid token)."""
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            return frozenset()
+        return self.tokens.get(header[len("Bearer ") :], frozenset())
 
     def rotate(self) -> RSAKey:
         """A new signing key replaces the published one."""
@@ -153,6 +260,15 @@ class Platform:
             LTI + "resource_link": {"id": "link-1", "title": "Quiz 1"},
             LTI + "roles": list(person.roles),
             LTI + "context": {"id": "course-1", "label": "ML101", "title": "Machine learning"},
+            AGS_ENDPOINT: {
+                "scope": AGS_SCOPES,
+                "lineitems": self.url + "/lineitems",
+                "lineitem": self.url + "/lineitems/1",
+            },
+            NRPS_SERVICE: {
+                "context_memberships_url": self.url + "/memberships",
+                "service_versions": ["2.0"],
+            },
         }
         if person.username:
             body["preferred_username"] = person.username
@@ -171,16 +287,33 @@ class Platform:
 class _Handler(BaseHTTPRequestHandler):
     platform: Platform
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-        if self.path.split("?")[0] != "/jwks":
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            self.command,
+            parts.path,
+            {k: v[0] for k, v in parse_qs(parts.query).items()},
+            {k.lower(): v for k, v in self.headers.items()},
+            self.rfile.read(length) if length else b"",
+        )
+        self.platform.requests.append(request)
+        handler = self.platform.routes.get((self.command, parts.path))
+        if handler is None:
             self.send_error(404)
             return
-        body = json.dumps(self.platform.jwks()).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        reply = handler(request)
+        body = json.dumps(reply.body).encode() if reply.body is not None else b""
+        self.send_response(reply.status)
+        if body:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 (the http.server names)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass

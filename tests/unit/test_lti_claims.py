@@ -157,3 +157,63 @@ USERNAMES = [
 @pytest.mark.parametrize(("given", "name", "value"), USERNAMES)
 def test_username_claim(given: dict[str, Any], name: str, value: str) -> None:
     assert lti.username_claim(given, name) == value
+
+
+AGS = {
+    "scope": [lti.AGS_SCORE_SCOPE, lti.AGS_LINEITEM_SCOPE],
+    "lineitems": "https://vle.example.ac.uk/ags/course-1/lineitems",
+    "lineitem": "https://vle.example.ac.uk/ags/course-1/lineitems/7",
+}
+
+
+def test_the_services_a_launch_offers_are_read() -> None:
+    launch = check_launch(
+        claims(
+            **{
+                lti.AGS_ENDPOINT: AGS,
+                lti.NRPS_SERVICE: {"context_memberships_url": "https://vle.example.ac.uk/m/1"},
+                lti.CONTEXT: {"id": "course-1", "title": "Deep learning"},
+                "resource_link": {"id": "link-1", "title": "Quiz 1"},
+            }
+        ),
+        EXPECTED,
+        NOW,
+    )
+    assert launch.grade_service == lti.GradeService(
+        AGS["lineitem"], AGS["lineitems"], (lti.AGS_SCORE_SCOPE, lti.AGS_LINEITEM_SCOPE)
+    )
+    assert launch.grade_service.can_post_scores
+    assert launch.memberships_url == "https://vle.example.ac.uk/m/1"
+    assert (launch.context_id, launch.context_title) == ("course-1", "Deep learning")
+    assert launch.resource_link_title == "Quiz 1"
+
+
+@pytest.mark.parametrize(
+    ("claim", "expected"),
+    [
+        (None, None),
+        ("lineitem", None),
+        ({"scope": "score", "lineitem": "javascript:alert(1)"}, None),
+        ({"lineitem": "https://vle/x" + "y" * 600, "scope": [lti.AGS_SCORE_SCOPE]}, None),
+        (
+            {"lineitem": "https://vle/li/1", "scope": "not a list"},
+            lti.GradeService("https://vle/li/1", "", ()),
+        ),
+    ],
+)
+def test_a_malformed_grade_service_claim_is_no_service(
+    claim: Any, expected: lti.GradeService | None
+) -> None:
+    changes = {} if claim is None else {lti.AGS_ENDPOINT: claim}
+    launch = check_launch(claims(**changes), EXPECTED, NOW)  # still signs the person in
+    assert launch.grade_service == expected
+    assert launch.grade_service is None or not launch.grade_service.can_post_scores
+
+
+def test_without_the_score_scope_no_score_can_be_posted() -> None:
+    read_only = {**AGS, "scope": [lti.AGS_LINEITEM_READONLY_SCOPE]}
+    launch = check_launch(claims(**{lti.AGS_ENDPOINT: read_only}), EXPECTED, NOW)
+    assert launch.grade_service is not None and not launch.grade_service.can_post_scores
+    no_item = {**AGS, "lineitem": None}
+    launch = check_launch(claims(**{lti.AGS_ENDPOINT: no_item}), EXPECTED, NOW)
+    assert launch.grade_service is not None and not launch.grade_service.can_post_scores
