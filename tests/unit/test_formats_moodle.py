@@ -80,7 +80,8 @@ def test_cloze_becomes_multi_part_with_its_images_written_beside_the_yaml(tmp_pa
 def test_the_yaml_reads_as_a_person_would_write_it(tmp_path: Path) -> None:
     convert(DATA / "ordering_testexport.moodle.xml", tmp_path)
     text = (tmp_path / "questions.yaml").read_text()
-    assert text.startswith("questions:\n  - id: moodle\n    type: ordering\n    title: Moodle\n")
+    # Moodle's idnumber is the id; the name the title.
+    assert text.startswith("questions:\n  - id: myid\n    type: ordering\n    title: Moodle\n")
     assert "    items:\n      - Modular\n      - Object\n" in text
     assert "    scoring: adjacent_pairs\n" in text
 

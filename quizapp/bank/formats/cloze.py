@@ -73,6 +73,38 @@ def _number(text: str) -> Decimal:
     return value
 
 
+def _numeric_wrong(
+    answers: list[tuple[Decimal, str, str]],
+    best: tuple[Decimal, str, str],
+    answer: Decimal,
+    tolerance: Decimal,
+) -> list[Any]:
+    """The other answers of a numerical gap: plain wrong numbers, or mappings with their
+    feedback, credit and (when it differs from the gap's) tolerance."""
+    from quizapp.bank.formats.moodle_xml import credit, plain_number
+
+    wrong: list[Any] = []
+    for fraction, text, feedback in answers:
+        if (fraction, text, feedback) == best or text in ("", "*") or fraction >= 1:
+            continue
+        value_text, _, tolerance_text = text.partition(":")
+        value = _number(value_text)
+        own = abs(_number(tolerance_text or "0"))
+        if fraction <= 0 and not feedback:
+            if abs(value - answer) > tolerance:
+                wrong.append(plain_number(value))
+            continue
+        entry: dict[str, Any] = {"answer": plain_number(value)}
+        if fraction > 0:
+            entry["fraction"] = credit(fraction)
+        if feedback:
+            entry["feedback"] = feedback
+        if own != tolerance:
+            entry["tolerance"] = plain_number(own)
+        wrong.append(entry)
+    return wrong
+
+
 def cloze_parts(stem_html: str) -> tuple[str, list[dict[str, Any]], list[str]]:
     """(the stem with each marker replaced by TOKEN.format(n), the parts, notes)."""
     from quizapp.bank.formats.moodle_xml import Skip, plain_number, wildcard_pattern
@@ -98,10 +130,14 @@ def cloze_parts(stem_html: str) -> tuple[str, list[dict[str, Any]], list[str]]:
                 raise Skip(f"gap {part_id}: no answer is worth 100 %")
             value, _, tolerance = best[0][1].partition(":")
             try:
-                part["answer"] = plain_number(_number(value))
+                answer = _number(value)
+                part["answer"] = plain_number(answer)
                 part["tolerance"] = plain_number(abs(_number(tolerance or "0")))
+                wrong = _numeric_wrong(answers, best[0], answer, abs(_number(tolerance or "0")))
             except ClozeError as exc:
                 raise Skip(f"gap {part_id}: {exc}") from None
+            if wrong:
+                part["wrong_answers"] = wrong
         elif kind in ("SHORTANSWER", "SA", "MW", "SHORTANSWER_C", "SAC", "MWC"):
             accepted: list[dict[str, Any]] = []
             for fraction, text, feedback in answers:
@@ -118,6 +154,9 @@ def cloze_parts(stem_html: str) -> tuple[str, list[dict[str, Any]], list[str]]:
             if not any("text" in a and "fraction" not in a for a in accepted):
                 raise Skip(f"gap {part_id}: no plain answer is worth 100 %")
             part["answers"] = accepted
+            wrong_texts = [t for f, t, _ in answers if f <= 0 and t and "*" not in t]
+            if wrong_texts:
+                part["wrong_answers"] = wrong_texts
             if kind.endswith("C"):
                 part["case_sensitive"] = True
         elif kind.startswith(("MULTICHOICE", "MC")) and not kind.startswith("MULTIRESPONSE"):

@@ -61,6 +61,7 @@ class _Converter(HTMLParser):
         self.href: list[str | None] = []
         self.skip = 0
         self.pre = 0
+        self.language = ""
         self.prefix = ""
 
     def _flush(self) -> None:
@@ -80,6 +81,10 @@ class _Converter(HTMLParser):
             self.current.append(_INLINE_MARKS[tag])
         elif tag in ("code", "tt", "kbd") and not self.pre:
             self.current.append("`")
+        elif tag == "code":
+            # <pre><code class="language-python">: the fence keeps the language.
+            classes = values.get("class", "").split()
+            self.language = next((c[9:] for c in classes if c.startswith("language-")), "")
         elif tag == "br":
             self.current.append("\n" if self.pre else "\\\n")
         elif tag in ("ul", "ol"):
@@ -125,7 +130,8 @@ class _Converter(HTMLParser):
             code = "".join(self.current).strip("\n")
             self.current = []
             self.pre = max(self.pre - 1, 0)
-            self.blocks.append((f"```\n{code}\n```", False))
+            self.blocks.append((f"```{self.language}\n{code}\n```", False))
+            self.language = ""
         elif tag in ("ul", "ol"):
             self._flush()
             if self.lists:

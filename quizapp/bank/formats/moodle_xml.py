@@ -16,8 +16,11 @@ with the question's source line.
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
+import html
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -44,6 +47,7 @@ from quizapp.bank.formats import (
 )
 from quizapp.bank.formats.html_markdown import escape_text, html_to_markdown, text_with_maths
 from quizapp.domain.expressions import ExpressionError, parse_expression
+from quizapp.domain.questions import QUESTION_ID
 
 MAX_DEPTH = 40
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
@@ -173,6 +177,25 @@ def plain_number(value: Decimal) -> int | float | str:
     return as_float if Decimal(repr(as_float)) == value else format(value, "f")
 
 
+# Moodle's grade options that are not exact decimals, as Moodle writes them (7 digits of
+# the fraction): 33.33333 % is 1/3, so a round trip keeps the exact credit.
+_REPEATING = {
+    Decimal(f"{n / d:.7f}"): f"{n}/{d}"
+    for d in (3, 6, 7, 9, 11, 12)
+    for n in range(1, d)
+    if math.gcd(n, d) == 1 and (10**7 * n) % d
+}
+
+
+def credit(value: Decimal) -> int | float | str:
+    """A credit (0..1, Moodle's percentage / 100) as YAML writes it: '1/3' for Moodle's
+    33.33333 %, otherwise the decimal."""
+    exact = _REPEATING.get(abs(value).quantize(Decimal("1e-7")))
+    if exact is not None:
+        return exact if value > 0 else "-" + exact
+    return plain_number(value)
+
+
 def fraction_of(node: Node) -> Decimal:
     """An <answer fraction="50">'s credit as 0..1 (Moodle writes percentages)."""
     return _number(node.attrs.get("fraction", "0"), "fraction") / 100
@@ -229,8 +252,12 @@ class _Question:
         name = q.inner("name").strip()
         if name and name != self.key:
             spec["title"] = name
-        if self.folder:
-            spec["tags"] = [self.folder[-1]]
+        tags_node = q.first("tags")
+        tags = [t.value("text") for t in tags_node.all("tag")] if tags_node is not None else []
+        tags += [self.folder[-1]] if self.folder else []
+        tags = list(dict.fromkeys(t for t in tags if t))
+        if tags:
+            spec["tags"] = tags
         grade = q.value("defaultgrade", "1")
         marks = _number(grade, "defaultgrade")
         if marks <= 0:
@@ -281,7 +308,7 @@ def _multichoice(c: _Question) -> dict[str, Any]:
             if fraction >= 1:
                 option["correct"] = True
             elif fraction > 0:
-                option["fraction"] = plain_number(fraction)
+                option["fraction"] = credit(fraction)
             elif fraction < 0:
                 c.changes.append(f"answer {i + 1}: negative credit {fraction:.0%} became 0")
         elif fraction > 0:
@@ -354,7 +381,7 @@ def _text_answers(
             {"pattern": wildcard_pattern(text)} if "*" in text else {"text": text}
         )
         if fraction < 1:
-            entry["fraction"] = plain_number(min(fraction, Decimal(1)))
+            entry["fraction"] = credit(fraction)
         feedback = c.markdown(node.first("feedback"), f"{where} {i + 1} feedback")
         if feedback:
             entry["feedback"] = feedback
@@ -388,8 +415,8 @@ def _numeric_fields(c: _Question, nodes: list[Node], where: str = "answer") -> d
     feedback = c.markdown(first.first("feedback"), f"{where} feedback")
     if feedback:
         c.changes.append(f"the feedback of the correct {where} is not carried over")
-    wrong: list[int | float | str] = []
-    for node in nodes:
+    wrong: list[Any] = []
+    for i, node in enumerate(nodes):
         if node is first:
             continue
         text, fraction = node.value("text"), fraction_of(node)
@@ -397,10 +424,22 @@ def _numeric_fields(c: _Question, nodes: list[Node], where: str = "answer") -> d
             continue
         if fraction >= 1:
             c.changes.append(f"another correct {where} {text} is dropped (one answer kept)")
-        elif fraction > 0:
-            c.changes.append(f"{where} {text} gave {fraction:.0%}: partial credit is dropped")
-        elif abs(_number(text, where) - answer) > abs(tolerance):
-            wrong.append(plain_number(_number(text, where)))
+            continue
+        value = _number(text, where)
+        note = c.markdown(node.first("feedback"), f"{where} {i + 1} feedback")
+        if fraction <= 0 and not note:
+            if abs(value - answer) > abs(tolerance):
+                wrong.append(plain_number(value))
+            continue
+        entry: dict[str, Any] = {"answer": plain_number(value)}
+        if fraction > 0:
+            entry["fraction"] = credit(fraction)
+        if note:
+            entry["feedback"] = note
+        own = abs(_number(node.value("tolerance", "0") or "0", "tolerance"))
+        if own != abs(tolerance):
+            entry["tolerance"] = plain_number(own)
+        wrong.append(entry)
     if wrong:
         fields["wrong_answers"] = wrong
     return fields
@@ -436,7 +475,9 @@ def _matching(c: _Question) -> dict[str, Any]:
     for i, sub in enumerate(c.node.all("subquestion")):
         left = c.markdown(sub, f"subquestion {i + 1}")
         answer = sub.first("answer")
-        right = escape_text(answer.value("text")) if answer is not None else ""
+        # Moodle shows these as plain text; \( \) maths (as quizapp's export writes it)
+        # is kept as maths.
+        right = text_with_maths(answer.value("text")) if answer is not None else ""
         if not right:
             continue
         if left:
@@ -484,9 +525,34 @@ def _ordering(c: _Question) -> dict[str, Any]:
 _DATASET_REF = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 
+class _FromMoodle(ast.NodeTransformer):
+    """Moodle's PHP functions that the expression language writes otherwise."""
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:  # noqa: N802 (ast's name)
+        self.generic_visit(node)
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        if name == "pow" and len(node.args) == 2 and not node.keywords:
+            return ast.BinOp(node.args[0], ast.Pow(), node.args[1])
+        if name == "log10" and len(node.args) == 1 and not node.keywords:
+            return ast.Call(node.func, [node.args[0], ast.Constant(10)], [])
+        return node
+
+
+def _from_moodle(formula: str) -> str:
+    if not re.search(r"\b(pow|log10)\s*\(", formula):
+        return formula
+    try:
+        tree = ast.parse(formula, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return formula  # parse_expression below says what is wrong with it
+    converted = ast.fix_missing_locations(_FromMoodle().visit(tree))
+    return ast.unparse(converted).replace(" ** ", "^")
+
+
 def _formula(text: str, names: list[str]) -> str:
     formula = _DATASET_REF.sub(r"\1", text.strip())
     formula = re.sub(r"\bpi\(\)", "pi", formula)
+    formula = _from_moodle(formula)
     try:
         parse_expression(formula, variables=names)
     except ExpressionError as exc:
@@ -546,11 +612,26 @@ def _calculated(c: _Question) -> dict[str, Any]:
         spec["tolerance"] = plain_number(abs(tolerance))
     else:
         raise Skip("geometric tolerance has no equivalent")
-    wrong = [_formula(a.value("text"), names) for a in answers if fraction_of(a) <= 0]
+    wrong: list[Any] = []
+    for i, node in enumerate(answers):
+        fraction = fraction_of(node)
+        if node is best[0] or fraction >= 1:
+            if node is not best[0]:
+                c.changes.append("only the first correct formula is kept")
+            continue
+        formula = _formula(node.value("text"), names)
+        note = c.markdown(node.first("feedback"), f"answer {i + 1} feedback")
+        if fraction <= 0 and not note:
+            wrong.append(formula)
+            continue
+        entry: dict[str, Any] = {"answer": formula}
+        if fraction > 0:
+            entry["fraction"] = credit(fraction)
+        if note:
+            entry["feedback"] = note
+        wrong.append(entry)
     if wrong:
         spec["wrong_answers"] = wrong
-    if len(answers) - len(wrong) > 1:
-        c.changes.append("only the first correct formula is kept; partial credit is dropped")
     units = _units(c)
     if units:
         spec["units"] = units
@@ -573,18 +654,44 @@ def _essay(c: _Question) -> dict[str, Any]:
     return spec
 
 
+# quizapp's export writes a multi_part question's parts after its stem, one paragraph each
+# (the label, then the gap), so that they come back as parts with their ids and labels.
+_PARTS_BLOCK = re.compile(r'\s*<div class="quizapp-parts">(.*)</div>\s*$', re.DOTALL)
+_PART = re.compile(r'<p data-part="([^"]*)">(.*?)</p>', re.DOTALL)
+
+
 def _multianswer(c: _Question) -> dict[str, Any]:
     from quizapp.bank.formats.cloze import TOKEN, cloze_parts
 
     spec = c.common("multi_part")
     text = c.node.first("questiontext")
     assert text is not None  # common() refuses an empty text
-    marked, parts, changes = cloze_parts(text.value("text"))
+    source = text.value("text")
+    block = _PARTS_BLOCK.search(source)
+    labelled = block is not None and bool(_PART.findall(block.group(1)))
+    if block is not None and labelled:
+        source = source[: block.start()]
+    marked, parts, changes = cloze_parts(source) if not labelled else (source, [], [])
+    if labelled:
+        assert block is not None
+        for part_id, paragraph in _PART.findall(block.group(1)):
+            label_html, gaps, part_changes = cloze_parts(paragraph)
+            if len(gaps) != 1:
+                raise Skip(f"part {html.unescape(part_id)!r} has {len(gaps)} gaps, not one")
+            label, lost = html_to_markdown(label_html.replace(TOKEN.format(0), ""), c.image)
+            for tag in sorted(lost):
+                c.changes.append(f"part label: formatting of <{tag}> dropped, its text kept")
+            part = gaps[0]
+            part["id"] = html.unescape(part_id)
+            part["label"] = label.strip()
+            parts.append(part)
+            changes.extend(part_changes)
     fake = Node("questiontext", dict(text.attrs), text.line)
     fake.children.append(Node("text", {}, text.line, parts=[marked]))
     stem = c.markdown(fake, "questiontext")
-    for i, part in enumerate(parts):
-        stem = stem.replace(TOKEN.format(i), f"**({part['id']})**")
+    if not labelled:
+        for i, part in enumerate(parts):
+            stem = stem.replace(TOKEN.format(i), f"**({part['id']})**")
     spec["stem"] = stem
     spec["parts"] = parts
     c.changes.extend(changes)
@@ -636,7 +743,14 @@ def read_moodle_xml(data: bytes, source: str = "moodle.xml") -> Converted:
             reason = UNMAPPED.get(kind, f"the question type {kind!r} has no equivalent")
             out.notes.append(Note(node.line, name, reason, skipped=True))
             continue
-        key = ids.make(name)
+        # Moodle's own stable id (idnumber, which quizapp's export writes) when it is a
+        # valid question id; otherwise one made from the name.
+        idnumber = node.value("idnumber")
+        if QUESTION_ID.match(idnumber) and idnumber not in ids.used:
+            key = idnumber
+            ids.used.add(key)
+        else:
+            key = ids.make(name)
         question = _Question(node, key, folder, out)
         images_before = dict(out.images)
         try:
