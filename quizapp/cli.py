@@ -3,6 +3,7 @@
 quizapp init-db                      migrate the database to the newest schema
 quizapp bank validate PATH           check a bank; print file:line: field: message
 quizapp bank import PATH             validate, then import all or nothing
+quizapp bank export --to moodle-xml PATH OUT  the bank's questions as Moodle XML (--strict)
 quizapp users create USERNAME        create a user (prompts for the password; --update)
 quizapp users set-password USERNAME  set a password (prompted, or from standard input)
 quizapp users invite --never-signed-in  one-time set-password links as CSV (or --send)
@@ -209,6 +210,39 @@ def bank_convert(source_format: str, in_file: str, out_dir: str) -> None:
         f"{len(converted.questions)} question(s) written to {out_dir} "
         f"({len(written)} files); {len(converted.skipped)} not converted."
     )
+
+
+@bank_group.command("export")
+@click.option("--to", "target_format", required=True, type=click.Choice(["moodle-xml"]))
+@click.option("--strict", is_flag=True, help="Exit 1 if any question lost anything.")
+@click.argument("bank_dir", type=click.Path(exists=True))
+@click.argument("out_file", type=click.Path(dir_okay=False, allow_dash=True))
+@with_appcontext
+def bank_export(target_format: str, strict: bool, bank_dir: str, out_file: str) -> None:
+    """Write the questions of the bank in BANK_DIR as a Moodle XML file (OUT_FILE, or -
+    for standard output). Prints, as file:line, each question that was not exported or
+    was exported with a change; with --strict, any such line makes the exit status 1."""
+    from quizapp.bank.formats.moodle_export import export_bank
+
+    bank = _load(bank_dir)
+    if not bank.ok:
+        for problem in bank.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"{bank_dir} has problems: nothing was exported.")
+    exported = export_bank(bank)
+    with click.open_file(out_file, "wb") as out:
+        out.write(exported.xml)
+    for line in exported.report_lines():
+        click.echo(line, err=True)
+    click.echo(
+        f"{len(exported.questions)} question(s) written to {out_file}; "
+        f"{len(exported.skipped)} not exported, "
+        f"{len(exported.notes) - len(exported.skipped)} change(s) reported; "
+        f"{len(exported.quizzes)} quiz file(s) not exported (Moodle XML holds questions).",
+        err=True,
+    )
+    if strict and exported.notes:
+        sys.exit(1)
 
 
 users_group = click.Group("users", help="Accounts.")
