@@ -379,6 +379,12 @@ def _numeric_answers(
 ) -> list[tuple[Fraction, Fraction, Fraction, str]]:
     """(fraction, value, tolerance, feedback) for the answer and each listed wrong one."""
     tolerance = _tolerance(w, spec, answer)
+    if "relative_tolerance" in spec:
+        w.changes.append(
+            f"the relative tolerance {number_text(_exact(spec['relative_tolerance']))} is "
+            f"written as the absolute {number_text(tolerance)} (Moodle's numerical has no "
+            "relative one): the same answers are right"
+        )
     rows = [(Fraction(1), answer, tolerance, "")]
     for entry in spec.get("wrong_answers", []):
         if isinstance(entry, dict):
