@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from quizapp.domain.lti_scores import ScoreState
 from quizapp.domain.timing import AttemptState
 
 NAMING_CONVENTION = {
@@ -576,4 +577,36 @@ class LtiResourceLink(Base):
     lineitem_url: Mapped[str] = mapped_column(String(500), default="")
     lineitems_url: Mapped[str] = mapped_column(String(500), default="")
     ags_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
+
+
+class LtiScore(Base):
+    """The score outbox (LTI AGS): the latest score to send for one student to one
+    link's line item, written in the same transaction as the mark it comes from and sent
+    later by `quizapp lti scores send`, never during a request. A newer score replaces
+    one not sent yet (`revision` counts the replacements, so a sender that posted an
+    older revision does not mark the newer one sent)."""
+
+    __tablename__ = "lti_scores"
+    __table_args__ = (
+        UniqueConstraint("link_id", "user_id"),
+        Index("ix_lti_scores_state_next_try_at", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("lti_resource_links.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
+    score_given: Mapped[Fraction | None]
+    score_maximum: Mapped[Fraction]
+    activity_progress: Mapped[str] = mapped_column(String(20))
+    grading_progress: Mapped[str] = mapped_column(String(20))
+    scored_at: Mapped[datetime]  # the score's AGS timestamp: when the mark was set
+    state: Mapped[ScoreState] = mapped_column(_enum(ScoreState, "lti_score_state"))
+    revision: Mapped[int] = mapped_column(default=1)
+    tries: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
