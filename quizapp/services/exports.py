@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -23,6 +23,7 @@ from quizapp.services.catalog import question_of, quiz_or_404, versions_by_id
 from quizapp.services.marking import (
     NOTHING_PENDING,
     Pending,
+    chunks,
     pending_for_score,
     pending_marks,
 )
@@ -123,14 +124,43 @@ def student_scores(
     quiz_max = _quiz_max(quiz)
     waiting = pending_marks(session, quiz_id=quiz.id)  # only attempts with something pending
     for student, attempts in _students_with_attempts(session, quiz.id):
-        finished = [a for a in attempts if a.state is not AttemptState.IN_PROGRESS]
-        score = overall_score(policy, [a.score or Fraction(0) for a in finished])
-        shown = _counting_attempt(policy, attempts, finished, score)
-        maximum = attempts[0].max_score if attempts else quiz_max
-        pending = pending_for_score(
-            policy, [(a.attempt_id, a.score or Fraction(0)) for a in finished], waiting
-        )
-        yield StudentScore(student, shown, score, maximum, pending)
+        yield _student_score(policy, quiz_max, student, attempts, waiting)
+
+
+def scores_of_students(
+    session: Session, quiz: Quiz, user_ids: Collection[int]
+) -> dict[int, StudentScore]:
+    """The score that counts for these students (user id -> StudentScore), by the same
+    definition as student_scores, inside the caller's transaction: nothing is finalised
+    first (the LTI score outbox calls this where a mark has just been written)."""
+    policy = GradingPolicy(quiz.grading)
+    quiz_max = _quiz_max(quiz)
+    found: dict[int, StudentScore] = {}
+    for part in chunks(sorted(set(user_ids))):
+        grouped = list(_students_with_attempts(session, quiz.id, user_ids=part))
+        attempt_ids = [a.attempt_id for _, attempts in grouped for a in attempts]
+        waiting = pending_marks(session, attempt_ids=attempt_ids)
+        for student, attempts in grouped:
+            found[student.id] = _student_score(policy, quiz_max, student, attempts, waiting)
+    return found
+
+
+def _student_score(
+    policy: GradingPolicy,
+    quiz_max: Fraction,
+    student: Row[Any],
+    attempts: list[Row[Any]],
+    waiting: Mapping[int, Pending],
+) -> StudentScore:
+    """One student's score that counts, from their attempts at the quiz (in order)."""
+    finished = [a for a in attempts if a.state is not AttemptState.IN_PROGRESS]
+    score = overall_score(policy, [a.score or Fraction(0) for a in finished])
+    shown = _counting_attempt(policy, attempts, finished, score)
+    maximum = attempts[0].max_score if attempts else quiz_max
+    pending = pending_for_score(
+        policy, [(a.attempt_id, a.score or Fraction(0)) for a in finished], waiting
+    )
+    return StudentScore(student, shown, score, maximum, pending)
 
 
 def scores_rows(
@@ -155,9 +185,10 @@ def scores_rows(
 
 
 def _students_with_attempts(
-    session: Session, quiz_id: int
+    session: Session, quiz_id: int, *, user_ids: Collection[int] | None = None
 ) -> Iterator[tuple[Row[Any], list[Row[Any]]]]:
-    """Every student (by username) with their attempts at one quiz, streamed."""
+    """Every student (by username) with their attempts at one quiz, streamed (or only
+    these students)."""
     stmt = (
         select(
             User.id,
@@ -177,6 +208,8 @@ def _students_with_attempts(
         .order_by(User.username, Attempt.number)
         .execution_options(yield_per=1000)
     )
+    if user_ids is not None:
+        stmt = stmt.where(User.id.in_(list(user_ids)))
     for _, rows in groupby(session.execute(stmt), key=lambda r: r.id):
         # Row is generic over its columns: *tuple[Any, ...] is "any width", which the
         # many-column row of this select fits (Row[Any] would mean one column).
