@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -270,6 +270,7 @@ def apply_roster_steps(
     *,
     expected: str | None = None,
     source: str = "",
+    also: Callable[[Session], None] | None = None,
 ) -> Steps[RosterResult]:
     """Import a roster, compute first and write at the end: the plan is worked out in a
     read transaction (step by step), then apply_roster writes it in one short write
@@ -285,7 +286,7 @@ def apply_roster_steps(
     if expected is not None and plan.fingerprint != expected:
         raise Conflict(CHANGED_SINCE_PREVIEW)
     yield Step(stage=f"Saving {len(plan.new)} new and {len(plan.changed)} changed student(s)")
-    return apply_roster(session, rows, by, now, expected=plan.fingerprint, source=source)
+    return apply_roster(session, rows, by, now, expected=plan.fingerprint, source=source, also=also)
 
 
 def apply_roster(
@@ -296,13 +297,15 @@ def apply_roster(
     *,
     expected: str | None = None,
     source: str = "",
+    also: Callable[[Session], None] | None = None,
 ) -> RosterResult:
     """Import a roster in one transaction: all of it, or nothing.
 
     The plan is computed again inside the write transaction. When a RosterPlan (or an
     `expected` fingerprint) is given and the database has changed since that plan was
     made, nothing is applied and Conflict is raised, so staff apply exactly what they
-    previewed.
+    previewed. `also` writes in the same transaction after the roster (the VLE roster
+    sync links accounts to the VLE's people there); if it raises, nothing is applied.
     """
     rows = _rows_of(plan_or_rows)
     if expected is None and isinstance(plan_or_rows, RosterPlan):
@@ -315,6 +318,8 @@ def apply_roster(
             if expected is not None and plan.fingerprint != expected:
                 raise Conflict(CHANGED_SINCE_PREVIEW)
             result = _apply(session, plan, by, now, source)
+            if also is not None:
+                also(session)
     except IntegrityError as exc:
         # Another import or account created the same username meanwhile (PostgreSQL).
         raise Conflict("Someone changed the students meanwhile; preview again.") from exc
