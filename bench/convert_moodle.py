@@ -1,5 +1,6 @@
 """Bench for issue 15's "Done when": convert a 1,000-question Moodle XML file (under 10 s)
-and validate the converted bank with 50 seeds (under 60 s).
+and validate the converted bank with 50 seeds (under 60 s); then export the converted bank
+to Moodle XML again (item 3).
 
 The file is built by repeating the questions of the real Moodle fixtures in
 tests/data/moodle (with their base64 images) under new names, in 10 categories.
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from quizapp.bank.formats.moodle_export import export_bank
 from quizapp.bank.formats.moodle_xml import read_moodle_xml
 from quizapp.bank.formats.yaml_writer import write_bank
 from quizapp.bank.loader import load_bank
@@ -56,6 +58,9 @@ def main() -> None:
         bank = load_bank(out)
         problems = validate_bank(bank, seeds=args.seeds)
         validate_s = time.perf_counter() - start
+        start = time.perf_counter()
+        exported = export_bank(bank)
+        export_s = time.perf_counter() - start
     print(
         f"convert: {args.questions} questions, {len(data) / 1e6:.1f} MB of Moodle XML -> "
         f"{len(converted.questions)} converted, {len(converted.skipped)} not, "
@@ -64,6 +69,11 @@ def main() -> None:
     print(
         f"validate: {len(bank.questions)} questions x {args.seeds} seeds, "
         f"{len(problems)} problems, in {validate_s:.2f} s (limit 60 s)"
+    )
+    print(
+        f"export: {len(bank.questions)} questions -> {len(exported.xml) / 1e6:.1f} MB of "
+        f"Moodle XML, {len(exported.questions)} exported, {len(exported.skipped)} not, "
+        f"{len(exported.notes) - len(exported.skipped)} changes reported, in {export_s:.2f} s"
     )
 
 
