@@ -1,4 +1,5 @@
-"""LTI 1.3 endpoints (docs/lti.md): the login initiation, the launch, the tool's keys.
+"""LTI 1.3 endpoints (docs/lti.md): the login initiation, the launch, the tool's keys,
+and the steps that make a launch work inside the VLE's page (an iframe).
 
 /lti/login (GET or POST, from the platform): checked against a registered platform
 (services/lti.py `login_redirect`), a fresh state and nonce are kept in a signed cookie
@@ -9,15 +10,26 @@ spent (services/lti.py `launch`), the person signed in, and sent on: instructors
 staff account to the staff pages, learners to the quiz named by the link's custom
 parameter `quiz` (else the dashboard). /lti/jwks.json: the tool's public keys.
 
-A refusal is audited (`lti_refused`) and is a page saying what happened and whom to ask:
-400 for a broken or replayed exchange, 403 for a person quizapp does not let in, 503
-when the platform's keys cannot be fetched. Never a 500.
+A refusal is audited (`lti_refused`) and is a page (templates/lti/refused.html) saying
+what happened, what to do, and a reference number (the audit entry's id) for IT: 400
+for a broken or replayed exchange, 403 for a person quizapp does not let in, 503 when
+the platform's keys cannot be fetched. Never a 500.
 
-The state cookie is `SameSite=None; Secure`: the launch is a cross-site POST, which
-carries no `Lax` cookie. Browsers keep Secure cookies only over HTTPS (and on
-localhost). NOT YET (next slice): the session cookie itself is still `Lax` and pages
-refuse framing (`frame-ancestors 'none'`), so launches open in a new window, not in an
-iframe; the iframe cookies and the third-party-cookie fallback come next.
+Inside an iframe (the browser says so with `Sec-Fetch-Dest: iframe`) quizapp's cookies
+are third-party cookies, which many browsers block (Safari always, Chrome in incognito
+or by setting). The state cookie is `SameSite=None; Secure` (the launch is a cross-site
+POST), and so is the session cookie while LTI is in use (web/security.py). Two checks
+find a browser that drops them anyway, and show a page (templates/lti/new_window.html)
+whose button opens the same login in a new top-level window, where the cookies are
+first-party:
+- /lti/login answers a framed login with a hop to /lti/login/check, which goes on to the
+  platform only if the state cookie came back (else the launch would fail with
+  `state_mismatch`); the hop's signed token carries the platform's URL and the login's
+  parameters for the button (`restart`, 15 minutes);
+- a framed launch goes on to /lti/launch/check, which lands the person only if the new
+  session cookie came back.
+A login started outside a frame (a new window, a test client) takes neither hop. The
+LTI client-side postMessage storage (lti_storage_target) is not built.
 """
 
 from __future__ import annotations
@@ -37,13 +49,15 @@ from flask.blueprints import BlueprintSetupState
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
+from quizapp.db import discard, unit_of_work
+from quizapp.models import AuditEvent
+from quizapp.services import audit
 from quizapp.services import lti as lti_service
 from quizapp.services.lti import (
     LtiRefused,
     LtiSettings,
     PlatformKeys,
     login_redirect,
-    record_refusal,
     tool_jwks,
 )
 from quizapp.web import db_session, now
@@ -56,6 +70,24 @@ STATE_SALT = "quizapp-lti-state"
 # Logins started in other tabs stay usable, a few and for a while only.
 MAX_PENDING = 4
 PENDING_SECONDS = 10 * 60
+# Browsers keep cookies up to about 4 KB: the login parameters kept for the new-window
+# button are dropped from older logins first when a long lti_message_hint would not fit.
+MAX_STATE_COOKIE_CHARS = 3800
+CHECK_SALT = "quizapp-lti-login-check"
+LAUNCH_CHECK_SALT = "quizapp-lti-launch-check"
+RESTART_SALT = "quizapp-lti-restart"
+LAUNCH_CHECK_SECONDS = 2 * 60
+RESTART_SECONDS = 15 * 60
+# What the new-window button sends to /lti/login again (LTI Security Framework 5.1.1.1).
+RESTART_PARAMS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "client_id",
+    "lti_deployment_id",
+)
+MAX_RESTART_VALUE = 2000
 
 _TITLES = {
     400: "The launch from your VLE did not work",
@@ -75,8 +107,31 @@ def _lti() -> tuple[LtiSettings, PlatformKeys]:
     return configured
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key or "", salt=STATE_SALT)
+def _serializer(salt: str = STATE_SALT) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt=salt)
+
+
+def _unsigned(salt: str, token: str, max_age: int) -> dict[str, Any] | None:
+    """A token this app signed with `salt` within `max_age` seconds, else None."""
+    try:
+        value = _serializer(salt).loads(token, max_age=max_age)
+    except BadSignature:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _in_frame() -> bool:
+    """The browser says this navigation is inside a frame (Fetch Metadata; every current
+    browser sends it). Without the header the checks are skipped, never guessed."""
+    return request.headers.get("Sec-Fetch-Dest", "") in ("iframe", "frame")
+
+
+def _restart_params(params: dict[str, str]) -> dict[str, str]:
+    return {
+        name: params[name][:MAX_RESTART_VALUE]
+        for name in RESTART_PARAMS
+        if isinstance(params.get(name), str) and params[name]
+    }
 
 
 def _pending() -> list[dict[str, Any]]:
@@ -97,13 +152,31 @@ def _pending() -> list[dict[str, Any]]:
     ]
 
 
+def _fitting(pending: list[dict[str, Any]]) -> str:
+    """The state cookie's value: the newest logins, within a browser's cookie size."""
+    entries = [dict(p) for p in pending[-MAX_PENDING:]]
+    value = _serializer().dumps(entries)
+    while len(value) > MAX_STATE_COOKIE_CHARS:
+        older = [e for e in entries[:-1] if "restart" in e]
+        if older:
+            del older[0]["restart"]
+        elif len(entries) > 1:
+            entries = entries[1:]
+        elif "restart" in entries[0]:
+            del entries[0]["restart"]
+        else:
+            break
+        value = _serializer().dumps(entries)
+    return value
+
+
 def _keep(response: Response, pending: list[dict[str, Any]]) -> Response:
     if not pending:
         response.delete_cookie(STATE_COOKIE, path="/lti/", secure=True, samesite="None")
         return response
     response.set_cookie(
         STATE_COOKIE,
-        _serializer().dumps(pending[-MAX_PENDING:]),
+        _fitting(pending),
         max_age=PENDING_SECONDS,
         path="/lti/",
         secure=True,
@@ -113,13 +186,59 @@ def _keep(response: Response, pending: list[dict[str, Any]]) -> Response:
     return response
 
 
+def _record_refusal(refusal: LtiRefused, **details: Any) -> int | None:
+    """The `lti_refused` audit event (its own transaction, as services/lti.py
+    `record_refusal` writes it), and its id: the reference number on the page."""
+    session = db_session()
+    discard(session)
+    with unit_of_work(session):
+        audit.record(
+            session,
+            "lti_refused",
+            now(),
+            ip=request.remote_addr or "",
+            reason=refusal.reason,
+            **{**refusal.details, **details},
+        )
+        added = [event for event in session.new if isinstance(event, AuditEvent)]
+        session.flush()
+    return added[0].id if added else None
+
+
 def _refused(refusal: LtiRefused, **details: Any) -> tuple[str, int]:
-    record_refusal(db_session(), refusal, now(), request.remote_addr or "", **details)
+    reference = _record_refusal(refusal, **details)
     return render_template(
-        "auth/sso_refused.html",
+        "lti/refused.html",
         title=_TITLES.get(refusal.status, _TITLES[400]),
         message=refusal.message,
+        status=refusal.status,
+        reason=refusal.reason,
+        reference=reference,
     ), refusal.status
+
+
+def _cookies_blocked(step: str, restart: Any, *, again: bool = False) -> Response:
+    """The new-window page: this browser dropped quizapp's cookie inside the VLE's page.
+    Audited (`lti_refused`, reason `cookies_blocked`) so IT can see how often it happens."""
+    top_level = again or not _in_frame()
+    reference = _record_refusal(
+        LtiRefused("cookies_blocked", "The browser did not send quizapp's cookie back."),
+        step=step,
+        fetch_dest=request.headers.get("Sec-Fetch-Dest", "")[:20],
+        new_window=again,
+    )
+    restart_url = None
+    if isinstance(restart, dict) and restart and not top_level:
+        token = _serializer(RESTART_SALT).dumps(restart)
+        restart_url = url_for("lti.login", restart=token)
+    body = render_template(
+        "lti/new_window.html",
+        restart_url=restart_url,
+        top_level=top_level,
+        host=request.host,
+        reference=reference,
+    )
+    return Response(body, status=200, mimetype="text/html")
 
 
 # The platform may POST the login initiation from its own page: no CSRF token of ours.
@@ -129,12 +248,27 @@ def _refused(refusal: LtiRefused, **details: Any) -> tuple[str, int]:
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> Response | tuple[str, int]:
-    """The platform's third-party-initiated login: on to its authorization endpoint."""
+    """The platform's third-party-initiated login: on to its authorization endpoint
+    (through /lti/login/check when framed). `?restart=` is the new-window page's button:
+    the same login's parameters, signed, in a top-level window."""
     params = {k: v for k, v in request.values.items() if isinstance(v, str)}
+    again = "restart" in request.args
+    if again:
+        restored = _unsigned(RESTART_SALT, request.args["restart"], RESTART_SECONDS)
+        if restored is None:
+            return _refused(
+                LtiRefused(
+                    "restart_expired",
+                    "This link to open quizapp in a new window has expired. Open the link "
+                    "in the VLE again.",
+                )
+            )
+        params = {k: v for k, v in restored.items() if isinstance(v, str)}
     try:
         sent = login_redirect(db_session(), params, url_for("lti.launch", _external=True))
     except LtiRefused as refusal:
         return _refused(refusal)
+    restart = _restart_params(params)
     pending = _pending()
     pending.append(
         {
@@ -142,9 +276,32 @@ def login() -> Response | tuple[str, int]:
             "nonce": sent.nonce,
             "platform": sent.platform_id,
             "at": now().timestamp(),
+            "restart": restart,
         }
     )
-    return _keep(redirect(sent.url), pending)
+    if not _in_frame():
+        return _keep(redirect(sent.url), pending)
+    check = _serializer(CHECK_SALT).dumps(
+        {"go": sent.url, "state": sent.state, "restart": restart, "again": again}
+    )
+    return _keep(redirect(url_for("lti.login_check", t=check)), pending)
+
+
+@bp.route("/login/check")
+@public
+def login_check() -> Response | tuple[str, int]:
+    """A framed login's cookie check: the state cookie set a moment ago came back, so
+    the launch can work in this frame: on to the platform. Otherwise the new-window page."""
+    data = _unsigned(CHECK_SALT, request.args.get("t", ""), PENDING_SECONDS)
+    if data is None or not isinstance(data.get("go"), str):
+        return _refused(
+            LtiRefused(
+                "check_expired", "This launch took too long. Open the link in the VLE again."
+            )
+        )
+    if any(p.get("state") == data.get("state") for p in _pending()):
+        return redirect(data["go"])
+    return _cookies_blocked("login", data.get("restart"), again=bool(data.get("again")))
 
 
 # The platform's auto-submitted form cannot carry a CSRF token of ours: the launch is
@@ -210,7 +367,33 @@ def launch() -> Response | tuple[str, int]:
         role=checked.role,
         resource_link=checked.resource_link_id[:255],
     )
-    return _keep(redirect(_landing(user.is_staff, checked.role, checked.custom)), rest)
+    landing = _landing(user.is_staff, checked.role, checked.custom)
+    if not _in_frame():
+        return _keep(redirect(landing), rest)
+    check = _serializer(LAUNCH_CHECK_SALT).dumps(
+        {"to": landing, "user": user.id, "restart": found.get("restart")}
+    )
+    return _keep(redirect(url_for("lti.launch_check", t=check)), rest)
+
+
+@bp.route("/launch/check")
+@public
+def launch_check() -> Response | tuple[str, int]:
+    """A framed launch's cookie check: the session cookie set by the launch came back
+    with this request, so the pages will work in the frame: on to the landing page.
+    Otherwise the new-window page (the person is signed in nowhere that works)."""
+    from flask_login import current_user
+
+    data = _unsigned(LAUNCH_CHECK_SALT, request.args.get("t", ""), LAUNCH_CHECK_SECONDS)
+    if data is None or not isinstance(data.get("to"), str) or "user" not in data:
+        return _refused(
+            LtiRefused(
+                "check_expired", "This launch took too long. Open the link in the VLE again."
+            )
+        )
+    if current_user.is_authenticated and current_user.get_id() == str(data["user"]):
+        return redirect(data["to"])
+    return _cookies_blocked("launch", data.get("restart"))
 
 
 def _landing(is_staff: bool, role: str, custom: Any) -> str:

@@ -78,6 +78,8 @@ ROUTES = {
     "lti.login": "public",
     "lti.launch": "public",
     "lti.jwks": "public",
+    "lti.login_check": "public",
+    "lti.launch_check": "public",
 }
 
 
