@@ -699,6 +699,11 @@ def _write_grades(
             attempt_id=attempt.id,
             **staff_audit,
         )
+    # The LTI score outbox, in this same transaction (services/lti_scores.py): the VLE
+    # gets the score from `quizapp lti scores send`, never during this request.
+    from quizapp.services.lti_scores import queue_scores  # lti_scores reaches exports
+
+    queue_scores(session, attempt.quiz_id, [attempt.user_id], now)
 
 
 def _mark_row(
