@@ -31,6 +31,7 @@ def init_web(app: Flask) -> None:
         input_guard,
         invitations,
         lti,
+        lti_admin,
         marking,
         monitor,
         preview,
@@ -60,6 +61,7 @@ def init_web(app: Flask) -> None:
         sso,
         bank_upload,
         lti,
+        lti_admin,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
