@@ -32,6 +32,7 @@ from quizapp.services import audit
 from quizapp.services.attempts import finalise_expired
 from quizapp.services.catalog import layout_of, question_of, quiz_or_404, versions_by_id
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
+from quizapp.services.lti_scores import queue_scores
 from quizapp.services.marks import newest_mark_ids
 
 FINISHED = (AttemptState.SUBMITTED, AttemptState.TIMED_OUT)
@@ -528,6 +529,8 @@ def mark_answer(
             total=str(attempt.score),
             comment=comment.strip()[:500],
         )
+        # The new score to the VLE's gradebook, through the outbox (services/lti_scores.py).
+        queue_scores(session, attempt.quiz_id, [attempt.user_id], now)
     return row
 
 

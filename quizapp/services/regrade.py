@@ -67,6 +67,7 @@ from quizapp.services.catalog import (
     versions_by_id,
 )
 from quizapp.services.errors import Conflict, InvalidInput
+from quizapp.services.lti_scores import queue_for_attempts
 from quizapp.services.marking import (
     CHUNK,
     FINISHED,
@@ -717,6 +718,8 @@ def _write(
                 in_progress=plan.in_progress,
                 **plan.counts,
             )
+            # The new scores to the VLE's gradebook, through the outbox (lti_scores.py).
+            queue_for_attempts(session, quiz.id, ids, now)
         session.expire_all()  # the bulk updates bypassed any Attempt objects held
     except BaseException:
         plan.committed = False

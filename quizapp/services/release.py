@@ -19,6 +19,7 @@ from quizapp.domain.timing import AttemptState
 from quizapp.models import Attempt, Quiz, QuizOverride, Role, User, UserGroup
 from quizapp.services import audit
 from quizapp.services.catalog import quiz_or_404, release_policy, rules_for_users
+from quizapp.services.lti_scores import follow_release
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def set_release_policy(
             new=new,
             yaml=from_yaml,
         )
+        # Scores held for the VLE's gradebook go now if marks are released (lti_scores).
+        follow_release(session, quiz, now)
     return True
 
 
