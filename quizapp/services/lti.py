@@ -12,8 +12,13 @@ third-party-initiated login, the launch, the person behind it, and the tool's ke
   with the one sent for this browser's login and spent for good in `lti_nonces` (unique),
   and the person found: by (platform, sub) once linked, else on the roster by e-mail or a
   username claim (QUIZAPP_LTI_MATCH), then linked. Nobody is created.
-- `rotate_tool_key`/`tool_jwks`: quizapp's own RSA keys (for the next slices: deep
-  linking responses and the AGS token requests are signed with them).
+- `rotate_tool_key`/`tool_jwks`: quizapp's own RSA keys (deep-linking responses and
+  the AGS token requests are signed with them).
+- Deep Linking 2.0: `launch` also takes an LtiDeepLinkingRequest, from an instructor
+  with a quizapp staff account only (`deep_linking_refused` otherwise), and returns its
+  settings in `LaunchResult.deep_linking`; `deep_linking_choices` lists the quizzes for
+  the picker; `deep_linking_response` signs the answer (one `ltiResourceLink` per quiz,
+  with its line item out of the quiz's maximum mark) and audits it.
 
 Every refusal is an `LtiRefused` (a reason for the audit log, a sentence for the page,
 a status); `record_refusal` writes the `lti_refused` audit event.
@@ -30,6 +35,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
@@ -38,15 +44,18 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from quizapp.db import discard, end_snapshot, unit_of_work
 from quizapp.domain.lti import (
     DEFAULT_LEEWAY_SECONDS,
+    DeepLinkingSettings,
     ExpectedLaunch,
     Launch,
+    LinkedQuiz,
     LtiClaimProblem,
     check_launch,
+    deep_linking_response,
     username_claim,
 )
 from quizapp.models import (
@@ -61,7 +70,8 @@ from quizapp.models import (
     User,
 )
 from quizapp.services import audit
-from quizapp.services.errors import InvalidInput
+from quizapp.services.errors import Conflict, InvalidInput
+from quizapp.services.exports import _quiz_max as quiz_max_mark
 from quizapp.services.http_json import HttpJsonError, fetch_json
 
 # RS256 is what LTI requires every platform to support; the others are as strong.
@@ -383,6 +393,16 @@ class LaunchResult:
     platform_id: int
     quiz_id: int | None = None  # the quiz the link opens (custom parameter `quiz`)
 
+    @property
+    def message_type(self) -> str:
+        """LtiResourceLinkRequest or LtiDeepLinkingRequest (checked)."""
+        return self.launch.message_type
+
+    @property
+    def deep_linking(self) -> DeepLinkingSettings | None:
+        """A deep-linking request's settings: the instructor picks quizzes next."""
+        return self.launch.deep_linking
+
 
 def launch(
     session: Session,
@@ -423,6 +443,15 @@ def launch(
         )
     _spend_nonce(session, platform.id, checked, now, settings)
     user = _account_for(session, platform, checked, settings, now, ip)
+    if checked.deep_linking is not None and not (checked.role == "instructor" and user.is_staff):
+        raise LtiRefused(
+            "deep_linking_refused",
+            "Only course staff can add quizapp quizzes to the VLE: it takes an instructor "
+            f"role in the course and a quizapp staff account. {settings.ask()}",
+            status=403,
+            sub=checked.sub[:255],
+            role=checked.role,
+        )
     quiz_id = record_link(session, platform.id, checked, now)
     return LaunchResult(user, checked, platform.id, quiz_id)
 
@@ -436,8 +465,9 @@ def record_link(session: Session, platform_id: int, checked: Launch, now: dateti
     """Remember the course and the link this launch came from, with the services the
     platform offers for them (the line item marks go to, the membership list), and
     return the quiz the link opens. Every launch refreshes them: platforms may move
-    their service URLs, and a link may be edited to open another quiz."""
-    key = checked.custom.get("quiz", "")
+    their service URLs, and a link may be edited to open another quiz. A deep-linking
+    request has no link yet: only its course is recorded."""
+    key = checked.custom.get("quiz", "") if checked.resource_link_id else ""
     quiz_id = quiz_id_for_key(session, key) if key else None
     grades = checked.grade_service
     for _ in range(3):  # two first launches of one link at once: the second updates
@@ -460,6 +490,8 @@ def record_link(session: Session, platform_id: int, checked: Launch, now: dateti
                         context.memberships_url = checked.memberships_url
                     context.updated_at = now
                     session.flush()
+                if not checked.resource_link_id:
+                    return None
                 link = session.scalars(
                     select(LtiResourceLink).where(
                         LtiResourceLink.platform_id == platform_id,
@@ -674,3 +706,148 @@ def tool_jwks(session: Session) -> dict[str, Any]:
         public = RSAKey.import_key(stored.private_key_pem).as_dict(private=False)
         keys.append({**public, "kid": stored.kid, "alg": "RS256", "use": "sig"})
     return {"keys": keys}
+
+
+# --- Deep Linking 2.0 ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeepLinkChoice:
+    """A quiz on the deep-linking picker."""
+
+    id: int
+    key: str
+    title: str
+    description: str
+    opens_at: datetime
+    closes_at: datetime | None
+    time_limit_seconds: int | None
+    max_mark: Fraction
+    questions: int  # slots: a pool slot is one question per attempt
+
+
+def deep_linking_choices(session: Session) -> list[DeepLinkChoice]:
+    """Every quiz an instructor may link, soonest first; the maximum mark is the one the
+    scores CSV's maximum column uses (services/exports.py)."""
+    quizzes = session.scalars(
+        select(Quiz).options(selectinload(Quiz.slots)).order_by(Quiz.opens_at, Quiz.title)
+    )
+    return [
+        DeepLinkChoice(
+            id=quiz.id,
+            key=quiz.key,
+            title=quiz.title,
+            description=quiz.description,
+            opens_at=quiz.opens_at,
+            closes_at=quiz.closes_at,
+            time_limit_seconds=quiz.time_limit_seconds,
+            max_mark=quiz_max_mark(quiz),
+            questions=len(quiz.slots),
+        )
+        for quiz in quizzes
+    ]
+
+
+@dataclass(frozen=True)
+class DeepLinkAnswer:
+    """The signed LtiDeepLinkingResponse and where the browser posts it (form field `JWT`)."""
+
+    return_url: str
+    jwt: str
+    quiz_keys: tuple[str, ...]
+
+
+def deep_linking_answer(
+    session: Session,
+    *,
+    platform_id: int,
+    deployment_id: str,
+    settings: DeepLinkingSettings,
+    quiz_ids: Iterable[int],
+    launch_url: str,
+    user: User,
+    now: datetime,
+    ip: str = "",
+    cancel_message: str = "",
+) -> DeepLinkAnswer:
+    """Sign the answer to a deep-linking request with the tool's newest key (header
+    `kid`): one `ltiResourceLink` per quiz picked, in the picker's order, or none when
+    the instructor cancelled (`cancel_message` then goes to the platform as `msg`).
+    Audited: `lti_deep_link` per quiz linked, or `lti_deep_link_cancelled`."""
+    platform = session.get(LtiPlatform, platform_id)
+    if platform is None:
+        raise InvalidInput("This VLE is no longer registered with quizapp.")
+    if deployment_id not in deployment_ids(session, platform.id):
+        raise InvalidInput("This course's link to quizapp is no longer registered here.")
+    wanted = list(dict.fromkeys(quiz_ids))
+    if not wanted and not cancel_message:
+        raise InvalidInput("Pick a quiz to add, or cancel.")
+    quizzes = {
+        q.id: q
+        for q in session.scalars(
+            select(Quiz).options(selectinload(Quiz.slots)).where(Quiz.id.in_(wanted))
+        )
+    }
+    if len(quizzes) != len(wanted):
+        raise InvalidInput("A quiz picked is no longer in quizapp: reload the list.")
+    linked = [
+        LinkedQuiz(
+            key=quizzes[i].key,
+            title=quizzes[i].title,
+            text=quizzes[i].description,
+            max_mark=quiz_max_mark(quizzes[i]),
+            opens_at=quizzes[i].opens_at,
+            closes_at=quizzes[i].closes_at,
+        )
+        for i in wanted
+    ]
+    keys = active_tool_keys(session)
+    if not keys:
+        raise Conflict("quizapp has no signing key: IT must run `quizapp lti keys rotate`.")
+    try:
+        claims = deep_linking_response(
+            settings,
+            linked,
+            client_id=platform.client_id,
+            platform_issuer=platform.issuer,
+            deployment_id=deployment_id,
+            launch_url=launch_url,
+            now=now,
+            nonce=secrets.token_urlsafe(32),
+            msg=cancel_message,
+        )
+    except ValueError as error:
+        raise InvalidInput(str(error)) from error
+    signer = keys[0]
+    token = jwt.encode(
+        {"alg": "RS256", "typ": "JWT", "kid": signer.kid},
+        claims,
+        RSAKey.import_key(signer.private_key_pem),
+    )
+    iss, deployment = platform.issuer, deployment_id[:255]
+    with unit_of_work(session):
+        if not linked:
+            audit.record(
+                session,
+                "lti_deep_link_cancelled",
+                now,
+                actor_id=user.id,
+                ip=ip,
+                iss=iss,
+                deployment_id=deployment,
+            )
+        for i, quiz in zip(wanted, linked, strict=True):
+            audit.record(
+                session,
+                "lti_deep_link",
+                now,
+                actor_id=user.id,
+                quiz_id=i,
+                ip=ip,
+                iss=iss,
+                deployment_id=deployment,
+                quiz=quiz.key,
+                score_maximum=str(quiz.max_mark),
+                line_item=settings.accept_lineitem is not False,
+            )
+    return DeepLinkAnswer(settings.return_url, token, tuple(q.key for q in linked))

@@ -138,7 +138,7 @@ def test_someone_not_on_the_roster_gets_a_clear_page(lti_client, platform, sessi
         ({"claims": {"aud": ["quizapp-tool", "x"], "azp": DROP}}, "azp_missing"),
         ({"claims": {"iss": "https://other.example"}}, "wrong_issuer"),
         ({"claims": {LTI + "deployment_id": "dep-unknown"}}, "unknown_deployment"),
-        ({"claims": {LTI + "message_type": "LtiDeepLinkingRequest"}}, "wrong_message_type"),
+        ({"claims": {LTI + "message_type": "LtiSubmissionReviewRequest"}}, "wrong_message_type"),
         ({"claims": {LTI + "version": "1.1.0"}}, "wrong_version"),
         ({"claims": {"nonce": "not-the-one-we-sent"}}, "nonce_mismatch"),
         ({"claims": {"sub": DROP}}, "sub_missing"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -72,7 +74,16 @@ REFUSED = [
     ("no nonce", {"nonce": DROP}, "nonce_missing"),
     ("empty nonce", {"nonce": ""}, "nonce_missing"),
     ("anonymous (no sub)", {"sub": DROP}, "sub_missing"),
-    ("deep linking message", {"message_type": "LtiDeepLinkingRequest"}, "wrong_message_type"),
+    (
+        "a message type quizapp does not take",
+        {"message_type": "LtiSubmissionReviewRequest"},
+        "wrong_message_type",
+    ),
+    (
+        "deep linking message without its settings",
+        {"message_type": "LtiDeepLinkingRequest"},
+        "deep_linking_settings_missing",
+    ),
     ("no message type", {"message_type": DROP}, "wrong_message_type"),
     ("LTI 1.1 version", {"version": "1.1"}, "wrong_version"),
     ("unknown deployment", {"deployment_id": "dep-9"}, "unknown_deployment"),
@@ -217,3 +228,192 @@ def test_without_the_score_scope_no_score_can_be_posted() -> None:
     no_item = {**AGS, "lineitem": None}
     launch = check_launch(claims(**{lti.AGS_ENDPOINT: no_item}), EXPECTED, NOW)
     assert launch.grade_service is not None and not launch.grade_service.can_post_scores
+
+
+# --- Deep Linking 2.0 -------------------------------------------------------------------
+
+RETURN_URL = "https://vle.example.ac.uk/deep_link_return?course=4"
+SETTINGS = {
+    "deep_link_return_url": RETURN_URL,
+    "accept_types": ["link", "ltiResourceLink"],
+    "accept_presentation_document_targets": ["iframe", "window"],
+    "accept_multiple": True,
+    "accept_lineitem": True,
+    "data": "csrf-token-of-the-vle",
+}
+
+
+def deep_linking(settings: Any = None, **changes: Any) -> dict[str, Any]:
+    """A deep-linking request: no resource link, the settings claim instead."""
+    body = claims(message_type="LtiDeepLinkingRequest", resource_link=DROP, roles=[INSTRUCTOR])
+    if settings is not DROP:
+        body[lti.DEEP_LINKING_SETTINGS] = SETTINGS if settings is None else settings
+    body.update(changes)
+    return body
+
+
+DEEP_LINKING_REFUSED = [
+    ("no settings", DROP, "deep_linking_settings_missing"),
+    ("settings not an object", "settings", "deep_linking_settings_missing"),
+    ("no return URL", {**SETTINGS, "deep_link_return_url": DROP}, "deep_link_return_url_invalid"),
+    ("return URL not http(s)", {**SETTINGS, "deep_link_return_url": "javascript:alert(1)"}, "deep_link_return_url_invalid"),
+    ("return URL absurdly long", {**SETTINGS, "deep_link_return_url": RETURN_URL + "x" * 2100}, "deep_link_return_url_invalid"),
+    ("only plain links accepted", {**SETTINGS, "accept_types": ["link", "file"]}, "resource_links_not_accepted"),
+    ("accept_types missing", {**SETTINGS, "accept_types": DROP}, "resource_links_not_accepted"),
+    ("accept_types a string", {**SETTINGS, "accept_types": "ltiResourceLink"}, "resource_links_not_accepted"),
+    ("data too long to keep", {**SETTINGS, "data": "d" * 1600}, "deep_linking_data_too_long"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "settings", "reason"), DEEP_LINKING_REFUSED, ids=[r[0] for r in DEEP_LINKING_REFUSED]
+)
+def test_refused_deep_linking_requests_say_why(case: str, settings: Any, reason: str) -> None:
+    if isinstance(settings, dict):
+        settings = {k: v for k, v in settings.items() if v is not DROP}
+    with pytest.raises(LtiClaimProblem) as refused:
+        check_launch(deep_linking(settings), EXPECTED, NOW)
+    assert refused.value.reason == reason, case
+    assert refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "reason"),
+    [
+        ("expired", {"exp": T - 61}, "expired"),
+        ("other audience", {"aud": "another-tool"}, "wrong_audience"),
+        ("unknown deployment", {lti.DEPLOYMENT_ID: "dep-9"}, "unknown_deployment"),
+        ("no nonce", {"nonce": ""}, "nonce_missing"),
+        ("LTI 1.1 version", {lti.VERSION: "1.1"}, "wrong_version"),
+        ("no roles", {lti.ROLES: "Instructor"}, "roles_missing"),
+    ],
+)
+def test_a_deep_linking_request_takes_every_common_check(
+    case: str, changes: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(LtiClaimProblem) as refused:
+        check_launch(deep_linking(**changes), EXPECTED, NOW)
+    assert refused.value.reason == reason, case
+
+
+def test_a_deep_linking_request_reads_its_settings() -> None:
+    launch = check_launch(deep_linking(), EXPECTED, NOW)
+    assert launch.message_type == "LtiDeepLinkingRequest"
+    assert launch.resource_link_id == "" and launch.role == "instructor"
+    assert launch.deep_linking == lti.DeepLinkingSettings(
+        return_url=RETURN_URL,
+        accept_multiple=True,
+        accept_lineitem=True,
+        data="csrf-token-of-the-vle",
+        has_data=True,
+    )
+    assert lti.DeepLinkingSettings.from_dict(launch.deep_linking.as_dict()) == launch.deep_linking
+    # A resource link launch has no deep-linking settings.
+    assert check_launch(claims(), EXPECTED, NOW).deep_linking is None
+
+
+def test_deep_linking_settings_defaults_when_left_out() -> None:
+    minimal = {"deep_link_return_url": RETURN_URL, "accept_types": ["ltiResourceLink"]}
+    settings = check_launch(deep_linking(minimal), EXPECTED, NOW).deep_linking
+    assert settings is not None
+    assert not settings.accept_multiple and settings.accept_lineitem is None
+    assert not settings.has_data and settings.data is None
+    # `data` of any JSON shape is echoed as it came, even null.
+    settings = check_launch(deep_linking({**minimal, "data": None}), EXPECTED, NOW).deep_linking
+    assert settings is not None and settings.has_data and settings.data is None
+
+
+OPENS = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+QUIZ_1 = lti.LinkedQuiz(
+    key="quiz1-foundations",
+    title="Quiz 1: Foundations",
+    text="  Vectors and matrices.  ",
+    max_mark=Fraction(12),
+    opens_at=OPENS,
+    closes_at=OPENS + timedelta(days=7),
+)
+QUIZ_2 = lti.LinkedQuiz(
+    key="quiz2", title="Quiz 2", text="", max_mark=Fraction(15, 2), opens_at=OPENS, closes_at=None
+)
+LAUNCH_URL = "https://quiz.uni.example/lti/launch"
+
+
+def respond(settings: lti.DeepLinkingSettings, quizzes: list[lti.LinkedQuiz], **kw: Any) -> Any:
+    return lti.deep_linking_response(
+        settings,
+        quizzes,
+        client_id=CLIENT,
+        platform_issuer=ISS,
+        deployment_id="dep-1",
+        launch_url=LAUNCH_URL,
+        now=NOW,
+        nonce="fresh-nonce",
+        **kw,
+    )
+
+
+def test_the_deep_linking_response_carries_one_resource_link_per_quiz() -> None:
+    settings = lti.DeepLinkingSettings(RETURN_URL, accept_multiple=True, data="d-1", has_data=True)
+    response = respond(settings, [QUIZ_1, QUIZ_2])
+    assert response["iss"] == CLIENT and response["aud"] == ISS
+    assert response["iat"] == T and response["exp"] == T + lti.DEEP_LINKING_RESPONSE_SECONDS
+    assert response["nonce"] == "fresh-nonce"
+    assert response[lti.MESSAGE_TYPE] == "LtiDeepLinkingResponse"
+    assert response[lti.VERSION] == "1.3.0" and response[lti.DEPLOYMENT_ID] == "dep-1"
+    assert response[lti.DL_DATA] == "d-1" and lti.DL_MSG not in response
+    first, second = response[lti.CONTENT_ITEMS]
+    assert first == {
+        "type": "ltiResourceLink",
+        "title": "Quiz 1: Foundations",
+        "text": "Vectors and matrices.",
+        "url": LAUNCH_URL,
+        "custom": {"quiz": "quiz1-foundations"},
+        "lineItem": {
+            "scoreMaximum": 12,
+            "label": "Quiz 1: Foundations",
+            "resourceId": "quiz1-foundations",
+            "tag": "quizapp",
+        },
+        "available": {
+            "startDateTime": "2027-02-01T09:00:00Z",
+            "endDateTime": "2027-02-08T09:00:00Z",
+        },
+        "submission": {
+            "startDateTime": "2027-02-01T09:00:00Z",
+            "endDateTime": "2027-02-08T09:00:00Z",
+        },
+    }
+    # No close: no end; no description: no text; a fractional maximum stays exact enough.
+    assert second["available"] == {"startDateTime": "2027-02-01T09:00:00Z"}
+    assert "text" not in second and second["lineItem"]["scoreMaximum"] == 7.5
+    assert json.loads(json.dumps(response)) == response  # plain JSON, ready to sign
+
+
+def test_times_are_given_in_utc_whatever_the_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    local = datetime(2027, 7, 1, 10, 0, tzinfo=ZoneInfo("Europe/London"))
+    assert lti.iso_utc(local) == "2027-07-01T09:00:00Z"
+
+
+def test_data_is_echoed_only_when_sent_and_line_items_only_when_wanted() -> None:
+    plain = respond(lti.DeepLinkingSettings(RETURN_URL), [QUIZ_1])
+    assert lti.DL_DATA not in plain and "lineItem" in plain[lti.CONTENT_ITEMS][0]
+    ignored = respond(lti.DeepLinkingSettings(RETURN_URL, accept_lineitem=False), [QUIZ_1])
+    assert "lineItem" not in ignored[lti.CONTENT_ITEMS][0]
+    null_data = respond(lti.DeepLinkingSettings(RETURN_URL, data=None, has_data=True), [QUIZ_1])
+    assert null_data[lti.DL_DATA] is None
+
+
+def test_a_cancelled_pick_is_an_empty_response_with_a_message() -> None:
+    settings = lti.DeepLinkingSettings(RETURN_URL, data={"k": 1}, has_data=True)
+    response = respond(settings, [], msg="Nothing was added.")
+    assert response[lti.CONTENT_ITEMS] == [] and response[lti.DL_MSG] == "Nothing was added."
+    assert response[lti.DL_DATA] == {"k": 1}
+
+
+def test_one_quiz_only_when_the_platform_takes_one() -> None:
+    single = lti.DeepLinkingSettings(RETURN_URL, accept_multiple=False)
+    assert len(respond(single, [QUIZ_1])[lti.CONTENT_ITEMS]) == 1
+    with pytest.raises(ValueError, match="one quiz"):
+        respond(single, [QUIZ_1, QUIZ_2])
