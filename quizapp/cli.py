@@ -14,6 +14,8 @@ quizapp demo                         migrate, import question_bank/, demo accoun
 quizapp doctor text [--apply]        find (and repair) stored text that cannot be read
 quizapp lti platform add --issuer …   register a VLE for LTI 1.3 launches (docs/lti.md)
 quizapp lti keys rotate              a new LTI signing key (the previous one kept)
+quizapp lti scores send              post due marks to the VLEs' gradebooks (cron)
+quizapp lti roster-sync [--apply]    fill the roster from a VLE course (LTI NRPS)
 """
 
 from __future__ import annotations
@@ -912,6 +914,94 @@ def lti_platform_list() -> None:
         )
 
 
+@lti_group.command("roster-sync")
+@click.option(
+    "--context",
+    "context",
+    default=None,
+    help="quizapp's number for the course, or the VLE's context id.",
+)
+@click.option("--apply", "apply", is_flag=True, help="Apply the changes (default: a dry run).")
+@click.option(
+    "--instructors-as-staff",
+    is_flag=True,
+    help="Create staff accounts for the VLE's instructors who have none.",
+)
+@with_appcontext
+def lti_roster_sync(context: str | None, apply: bool, instructors_as_staff: bool) -> None:
+    """Fill the roster from a VLE course's membership list (LTI NRPS), through the same
+    preview and apply as `users import`. Without --context: the known courses (or the
+    only one). Prints every change and what is left alone; writes nothing unless --apply."""
+    from quizapp.services.lti import LtiSettings
+    from quizapp.services.lti_roster import (
+        apply_sync,
+        courses,
+        find_course,
+        match_of,
+        plan_sync,
+    )
+
+    session = db_session()
+    if context is None:
+        known = [c for c in courses(session) if c.memberships_url]
+        if len(known) != 1:
+            for course in known:
+                click.echo(f"{course.id}\t{course.context_id}\t{course.label}")
+            raise click.ClickException(
+                "Name the course with --context (one of the numbers above)."
+                if known
+                else "No VLE course with a membership list is known yet (launch quizapp from it)."
+            )
+        context = str(known[0].id)
+    settings = LtiSettings.from_config(current_app.config)
+    match = match_of(settings.match)
+    try:
+        course = find_course(session, context)
+        plan = plan_sync(
+            session, course, now(), match=match, instructors_as_staff=instructors_as_staff
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    for warning in plan.fetched.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    roster = plan.roster
+    for student in roster.new + roster.changed:
+        parts = [f"{c.field} {c.old!r} -> {c.new!r}" for c in student.changes]
+        parts += [f"+group {g}" for g in student.groups_added]
+        parts += [f"-group {g}" for g in student.groups_removed]
+        label = "new" if student.is_new else "change"
+        click.echo(f"member {student.line}: {label} {student.username}: " + "; ".join(parts))
+    for staff in plan.mapped.new_staff:
+        click.echo(f"new staff account {staff.username} ({staff.name})")
+    for note in plan.mapped.left_alone:
+        click.echo(f"left alone: member {note}")
+    for note in plan.mapped.skipped:
+        click.echo(f"not synced: member {note}")
+    counts = roster.counts()
+    click.echo(
+        f"{course.label}: {len(plan.fetched.members)} member(s) in {plan.fetched.pages} "
+        f"page(s); {counts['created']} new, {counts['updated']} changed, "
+        f"{counts['unchanged']} unchanged student(s); {plan.new_links} link(s) to make; "
+        f"{roster.absent} student(s) not in the list left alone."
+    )
+    if not apply:
+        click.echo("Dry run: nothing was applied (--apply applies it).")
+        return
+    try:
+        result = apply_sync(
+            session,
+            course,
+            None,
+            now(),
+            expected=plan.fingerprint,
+            match=match,
+            instructors_as_staff=instructors_as_staff,
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Synced: {result.summary()}")
+
+
 @lti_keys_group.command("rotate")
 @with_appcontext
 def lti_keys_rotate() -> None:
@@ -922,6 +1012,56 @@ def lti_keys_rotate() -> None:
     key = rotate_tool_key(db_session(), now())
     active = [k.kid for k in active_tool_keys(db_session())]
     click.echo(f"New signing key {key.kid}; published keys: {', '.join(active)}.")
+
+
+lti_scores_group = click.Group(
+    "scores", help="Marks to the VLEs' gradebooks (LTI AGS): the score outbox (docs/lti.md)."
+)
+lti_group.add_command(lti_scores_group)
+
+
+@lti_scores_group.command("send")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@with_appcontext
+def lti_scores_send(limit: int | None) -> None:
+    """Post the scores that are due to the VLEs' gradebooks. Run it from cron or a
+    systemd timer, e.g. `* * * * * quizapp lti scores send`; safe on several machines
+    at once. A failure that may pass is tried again later (1 minute, doubling, at most
+    an hour apart); a score the VLE refuses is kept for staff to resend."""
+    from quizapp.services.lti_scores import send_due
+
+    report = send_due(db_session(), now(), limit=limit)
+    click.echo(report.summary())
+    for error in sorted(set(report.errors))[:10]:
+        click.echo(f"  {error}", err=True)
+
+
+@lti_scores_group.command("status")
+@with_appcontext
+def lti_scores_status() -> None:
+    """Scores not sent yet, per VLE: waiting, held by a release policy, refused."""
+    from quizapp.services.lti_scores import due_count, waiting_scores
+
+    rows = waiting_scores(db_session())
+    for platform, waiting, held, failed in rows:
+        click.echo(f"{platform or '(unnamed VLE)'}\twaiting {waiting}\theld {held}\tfailed {failed}")
+    click.echo(f"{due_count(db_session(), now())} score(s) due now.")
+
+
+@lti_scores_group.command("queue")
+@click.argument("quiz_key")
+@with_appcontext
+def lti_scores_queue(quiz_key: str) -> None:
+    """Queue the score of every student of QUIZ_KEY whom a linked VLE knows (scores
+    finished before a student's first launch from the VLE, or before the link existed)."""
+    from quizapp.services.lti_scores import queue_quiz
+
+    session = db_session()
+    quiz_id = session.scalars(select(Quiz.id).where(Quiz.key == quiz_key)).first()
+    if quiz_id is None:
+        raise click.ClickException(f"No quiz {quiz_key!r}.")
+    count = queue_quiz(session, quiz_id, now())
+    click.echo(f"Queued {count} score(s) for {quiz_key}; `quizapp lti scores send` posts them.")
 
 
 def register_commands(app: Flask) -> None:

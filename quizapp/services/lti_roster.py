@@ -127,6 +127,11 @@ def find_course(session: Session, key: str) -> CourseChoice:
     return found[0]
 
 
+def match_of(setting: str) -> Match:
+    """QUIZAPP_LTI_MATCH (as LtiSettings reads it) for the member mapping."""
+    return "username" if setting == "username" else "email"
+
+
 @dataclass
 class Fetched:
     members: list[Member] = field(default_factory=list)

@@ -31,6 +31,7 @@ from quizapp.services.lti_roster import (
     apply_sync,
     courses,
     find_course,
+    match_of,
     plan_sync,
 )
 from quizapp.web import db_session, now
@@ -86,8 +87,7 @@ def _tool_urls() -> ToolUrls:
 
 
 def _match() -> Match:
-    settings = LtiSettings.from_config(current_app.config)
-    return "username" if settings.match == "username" else "email"
+    return match_of(LtiSettings.from_config(current_app.config).match)
 
 
 # --- Platforms ------------------------------------------------------------------------------
