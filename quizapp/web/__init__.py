@@ -32,6 +32,8 @@ def init_web(app: Flask) -> None:
         invitations,
         lti,
         lti_admin,
+        lti_deep_linking,
+        lti_scores,
         marking,
         monitor,
         preview,
@@ -62,6 +64,8 @@ def init_web(app: Flask) -> None:
         bank_upload,
         lti,
         lti_admin,
+        lti_deep_linking,
+        lti_scores,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
