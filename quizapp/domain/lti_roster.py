@@ -360,8 +360,9 @@ def rows_from_members(
             else:
                 note(
                     result.left_alone,
-                    "instructor with no quizapp account: not created (tick “create staff "
-                    "accounts for instructors”, or add one on the Roster page)",
+                    "instructor with no quizapp account: not created (choose to create "
+                    "staff accounts for instructors when syncing, or add one on the Roster "
+                    "page)",
                 )
             continue
         if account is not None and account.is_staff:

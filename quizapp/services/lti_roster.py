@@ -232,11 +232,12 @@ def _accounts(session: Session, platform_id: int, members: Sequence[Member]) -> 
     def account(user: User, sub: str = "") -> Account:
         return Account(user.username, user.name, user.email, user.is_staff, sub)
 
-    links = dict(
-        session.execute(
+    links: dict[int, str] = {
+        user_id: sub
+        for user_id, sub in session.execute(
             select(LtiPerson.user_id, LtiPerson.sub).where(LtiPerson.platform_id == platform_id)
-        ).tuples()
-    )
+        )
+    }
     by_sub: dict[str, Account] = {}
     for start in range(0, len(subs), _CHUNK):
         for user, sub in session.execute(
@@ -246,7 +247,7 @@ def _accounts(session: Session, platform_id: int, members: Sequence[Member]) -> 
                 LtiPerson.platform_id == platform_id,
                 LtiPerson.sub.in_(subs[start : start + _CHUNK]),
             )
-        ).tuples():
+        ):
             by_sub[sub] = account(user, sub)
     by_email: dict[str, list[Account]] = {}
     for start in range(0, len(emails), _CHUNK):
