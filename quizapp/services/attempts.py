@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quizapp.db import discard, end_snapshot, rows_matched, unit_of_work
-from quizapp.domain.layout import LayoutEntry, LayoutError, SlotPlan, build_layout
+from quizapp.domain.layout import LayoutEntry, LayoutError, build_layout
 from quizapp.domain.qtypes.base import AnswerOutOfBounds, Grade, GradeStatus, InvalidSubmission
 from quizapp.domain.questions import canonical_json
 from quizapp.domain.scoring import total
@@ -33,16 +33,15 @@ from quizapp.models import (
     LogOutcome,
     Mark,
     Quiz,
-    QuizSlot,
     SlotFlag,
     User,
 )
 from quizapp.services import audit
 from quizapp.services.catalog import (
     attempt_questions,
-    current_candidates,
     questions_by_version,
     rules_for,
+    start_plan,
 )
 from quizapp.services.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from quizapp.services.grading import GradedSlot, grade_answers
@@ -84,17 +83,6 @@ def page_sequence_base(now: datetime) -> int:
     return int(now.timestamp() * 10) * SEQ_PAGE_FACTOR
 
 
-def _attempts_used(session: Session, quiz_id: int, user_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Attempt)
-            .where(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id)
-        )
-        or 0
-    )
-
-
 def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt | None:
     return session.scalars(
         select(Attempt).where(
@@ -105,20 +93,41 @@ def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt
     ).first()
 
 
+# A student's attempts of one quiz as plain rows: how many there are and which one runs.
+_ATTEMPTS_OF_STUDENT = select(Attempt.id, Attempt.state).where(
+    Attempt.quiz_id == bindparam("quiz_id"), Attempt.user_id == bindparam("user_id")
+)
+
+
+def _attempts_of_student(session: Session, quiz_id: int, user_id: int) -> list[Any]:
+    """(id, state) of each attempt of this student at this quiz."""
+    result = session.connection().execute(
+        _ATTEMPTS_OF_STUDENT, {"quiz_id": quiz_id, "user_id": user_id}
+    )
+    return list(result.all())
+
+
 def start_attempt(
     session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta, ip: str = ""
 ) -> Attempt:
     """Start (or return the already running) attempt. Idempotent under double clicks:
     the partial unique index allows one in-progress attempt, so a racing second insert
-    fails and returns the first."""
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    existing = in_progress_attempt(session, quiz.id, user.id)
-    if existing is not None:
-        finalise_if_expired(session, existing, now, grace)
-        if existing.state is AttemptState.IN_PROGRESS:
-            return existing
+    fails and returns the first.
+
+    The hot path of exam day's first minute: the quiz, its slots and the candidate
+    versions come from catalog.start_plan (kept per process, checked in the statement
+    that reads the quiz), the student's attempts and overrides are a statement each,
+    and nothing but the new attempt and its audit event is an ORM object."""
+    plan = start_plan(session, quiz_id)
+    quiz = plan.quiz
+    rows = _attempts_of_student(session, quiz.id, user.id)
+    running = next((r.id for r in rows if r.state is AttemptState.IN_PROGRESS), None)
+    if running is not None:
+        existing = session.get(Attempt, running)
+        if existing is not None:
+            finalise_if_expired(session, existing, now, grace)
+            if existing.state is AttemptState.IN_PROGRESS:
+                return existing
     rules = rules_for(session, quiz, user)
     timing = rules.timing
     state = timing.state_at(now)
@@ -126,7 +135,7 @@ def start_attempt(
         raise Conflict("This quiz has not opened yet.")
     if state is WindowState.CLOSED:
         raise Conflict("This quiz has closed.")
-    used = _attempts_used(session, quiz.id, user.id)
+    used = len(rows)
     if used >= rules.max_attempts:
         # On PostgreSQL each statement sees what was committed before it began: another
         # tab's start may have committed between the check above and this count. Its
@@ -136,14 +145,9 @@ def start_attempt(
             return winner
         raise Conflict("You have no attempts left for this quiz.")
 
-    slots = session.scalars(
-        select(QuizSlot).where(QuizSlot.quiz_id == quiz.id).order_by(QuizSlot.number)
-    ).all()
-    plans = [SlotPlan(s.number, s.marks, tuple(s.candidates), s.pool) for s in slots]
-    candidates = current_candidates(session, {k for p in plans for k in p.candidates})
     seed = secrets.randbits(31)
     try:
-        layout = build_layout(plans, candidates, seed, shuffle_slots=quiz.shuffle_slots)
+        layout = build_layout(plan.slots, plan.candidates, seed, shuffle_slots=quiz.shuffle_slots)
     except LayoutError as exc:
         raise Conflict(f"This quiz cannot be started: {exc}. Please tell the examiner.") from exc
 

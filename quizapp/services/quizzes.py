@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,15 +12,14 @@ from sqlalchemy.orm import Session
 from quizapp.domain.timing import AttemptState, StudentTiming, WindowState
 from quizapp.models import Attempt, Quiz, User
 from quizapp.services.attempts import finalise_expired, finalise_if_expired
-from quizapp.services.catalog import rules_for
-from quizapp.services.errors import NotFound
+from quizapp.services.catalog import QuizInfo, every_quiz, quiz_info, quiz_or_404, rules_by_quiz
 from quizapp.services.marking import Pending, pending_marks
 from quizapp.services.release import released
 
 
 @dataclass(frozen=True)
 class QuizCard:
-    quiz: Quiz
+    quiz: QuizInfo
     timing: StudentTiming
     state: WindowState
     attempts: list[Attempt]
@@ -36,35 +36,61 @@ class QuizCard:
             self.state is WindowState.OPEN and self.in_progress is None and self.attempts_left > 0
         )
 
-
-def quiz_card(
-    session: Session, quiz: Quiz, user: User, now: datetime, grace: timedelta
-) -> QuizCard:
-    attempts = list(
-        session.scalars(
-            select(Attempt)
-            .where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id)
-            .order_by(Attempt.number)
+    @property
+    def can_start_or_resume(self) -> bool:
+        return self.state is WindowState.OPEN and (
+            self.in_progress is not None or self.attempts_left > 0
         )
+
+
+def _cards(
+    session: Session,
+    quizzes: Sequence[QuizInfo],
+    user: User,
+    now: datetime,
+    grace: timedelta,
+    *,
+    with_marks: bool = True,
+) -> list[QuizCard]:
+    """One card per quiz, in the order given, from three statements whatever the number
+    of quizzes (the student's attempts, their overrides; the quizzes were read by the
+    caller), plus the release check of quizzes the student has attempted (`with_marks`)."""
+    if not quizzes:
+        return []
+    by_quiz: dict[int, list[Attempt]] = {q.id: [] for q in quizzes}
+    found = session.scalars(
+        select(Attempt)
+        .where(Attempt.user_id == user.id, Attempt.quiz_id.in_(sorted(by_quiz)))
+        .order_by(Attempt.quiz_id, Attempt.number)
     )
-    for attempt in attempts:
+    for attempt in found:
         finalise_if_expired(session, attempt, now, grace)
-    rules = rules_for(session, quiz, user)
-    timing = rules.timing
-    in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)
-    marks_released = released(session, quiz, now).marks if attempts else False
-    finished = [a.id for a in attempts if a.state is not AttemptState.IN_PROGRESS]
-    return QuizCard(
-        quiz=quiz,
-        timing=timing,
-        state=timing.state_at(now),
-        attempts=attempts,
-        in_progress=in_progress,
-        max_attempts=rules.max_attempts,
-        attempts_left=max(0, rules.max_attempts - len(attempts)),
-        marks_released=marks_released,
-        pending=pending_marks(session, attempt_ids=finished) if marks_released else {},
-    )
+        by_quiz[attempt.quiz_id].append(attempt)
+    rules = rules_by_quiz(session, {q.id: q for q in quizzes}, user)
+    cards = []
+    for quiz in quizzes:
+        attempts = by_quiz[quiz.id]
+        timing = rules[quiz.id].timing
+        max_attempts = rules[quiz.id].max_attempts
+        in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)
+        marks_released = False
+        if with_marks and attempts:
+            marks_released = released(session, quiz_or_404(session, quiz.id), now).marks
+        finished = [a.id for a in attempts if a.state is not AttemptState.IN_PROGRESS]
+        cards.append(
+            QuizCard(
+                quiz=quiz,
+                timing=timing,
+                state=timing.state_at(now),
+                attempts=attempts,
+                in_progress=in_progress,
+                max_attempts=max_attempts,
+                attempts_left=max(0, max_attempts - len(attempts)),
+                marks_released=marks_released,
+                pending=pending_marks(session, attempt_ids=finished) if marks_released else {},
+            )
+        )
+    return cards
 
 
 def dashboard(
@@ -72,8 +98,7 @@ def dashboard(
 ) -> dict[WindowState, list[QuizCard]]:
     """Quizzes grouped into open, upcoming and closed, soonest first."""
     groups: dict[WindowState, list[QuizCard]] = {s: [] for s in WindowState}
-    for quiz in session.scalars(select(Quiz).order_by(Quiz.opens_at, Quiz.title)):
-        card = quiz_card(session, quiz, user, now, grace)
+    for card in _cards(session, every_quiz(session), user, now, grace):
         groups[card.state].append(card)
     groups[WindowState.CLOSED].reverse()
     return groups
@@ -82,10 +107,18 @@ def dashboard(
 def quiz_for_student(
     session: Session, quiz_id: int, user: User, now: datetime, grace: timedelta
 ) -> QuizCard:
-    quiz = session.get(Quiz, quiz_id)
-    if quiz is None:
-        raise NotFound("No such quiz.")
-    return quiz_card(session, quiz, user, now, grace)
+    return _cards(session, [quiz_info(session, quiz_id)], user, now, grace)[0]
+
+
+def only_open_quiz(
+    session: Session, user: User, now: datetime, grace: timedelta
+) -> QuizCard | None:
+    """The quiz a student signing in has come for: the one quiz open for them now that
+    they can start or resume, or None when there are none or several (the dashboard
+    lets them choose). Three statements; no release check."""
+    cards = _cards(session, every_quiz(session), user, now, grace, with_marks=False)
+    usable = [card for card in cards if card.can_start_or_resume]
+    return usable[0] if len(usable) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from werkzeug.wrappers import Response
 
 from quizapp.models import User
 from quizapp.services import audit, identity
+from quizapp.services.quizzes import only_open_quiz
 from quizapp.services.users import authenticate
-from quizapp.web import db_session, devices, now
+from quizapp.web import db_session, devices, grace, now
 from quizapp.web.forms import ConfirmForm, LoginForm
 from quizapp.web.security import current_account, public, user_required
 from quizapp.web.sso import password_login_refused
@@ -74,8 +75,7 @@ def login() -> ResponseReturnValue:
         if user is not None:
             throttle.succeeded(username, address)
             sign_in(user, "password")
-            default = url_for("staff.index") if user.is_staff else url_for("student.dashboard")
-            response = redirect(_safe_next(request.args.get("next")) or default)
+            response = redirect(_safe_next(request.args.get("next")) or landing_page(user))
             devices.remember(request, response, account)
             return response
         throttle.failed(username, address, device)
@@ -89,6 +89,21 @@ def login() -> ResponseReturnValue:
         )
         flash("The username or password is incorrect.", "error")
     return render_template("auth/login.html", form=form)
+
+
+def landing_page(user: User) -> str:
+    """Where a sign-in goes when no `next` says otherwise: staff to their index; a
+    student with exactly one quiz open that they can start or resume straight to it (its
+    start page, or the running attempt), one page fewer in the first minute of an exam;
+    anyone else to the dashboard."""
+    if user.is_staff:
+        return url_for("staff.index")
+    card = only_open_quiz(db_session(), user, now(), grace())
+    if card is None:
+        return url_for("student.dashboard")
+    if card.in_progress is not None:
+        return url_for("student.attempt_page", attempt_id=card.in_progress.id)
+    return url_for("student.start_page", quiz_id=card.quiz.id)
 
 
 def _client_address() -> str | None:

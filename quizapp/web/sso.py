@@ -164,7 +164,7 @@ def start() -> Response | tuple[str, int]:
 @public
 def callback() -> Response | tuple[str, int]:
     """The provider sends the browser back here with a code (or an error)."""
-    from quizapp.web.auth import sign_in
+    from quizapp.web.auth import landing_page, sign_in
 
     client = _client()
     if client is None:
@@ -223,5 +223,4 @@ def callback() -> Response | tuple[str, int]:
         who = {"subject": person.subject[:400], "username": person.username[:150]} if person else {}
         return _refused(refusal, **who)
     sign_in(user, "sso")
-    default = url_for("staff.index") if user.is_staff else url_for("student.dashboard")
-    return redirect(pending.get("next") or default)
+    return redirect(pending.get("next") or landing_page(user))

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as flask_session
 from markupsafe import Markup
 from werkzeug.wrappers import Response
@@ -13,7 +22,7 @@ from werkzeug.wrappers import Response
 from quizapp.bank.preview import rewrite_view
 from quizapp.domain.qtypes.essay import word_count
 from quizapp.domain.render import render_markdown
-from quizapp.domain.timing import AttemptState
+from quizapp.domain.timing import AttemptState, WindowState
 from quizapp.models import Attempt
 from quizapp.services import attempts as attempt_service
 from quizapp.services import late_answers
@@ -38,8 +47,18 @@ bp = Blueprint("student", __name__)
 @bp.route("/")
 @user_required
 def dashboard() -> str:
-    groups = dashboard_service(db_session(), current_account(), now(), grace())
-    return render_template("student/dashboard.html", groups=groups, now=now())
+    moment = now()
+    groups = dashboard_service(db_session(), current_account(), moment, grace())
+    # A student who signed in before the window opens is told that this sign-in will do:
+    # the session outlives the wait. Flask's cookie lasts PERMANENT_SESSION_LIFETIME
+    # (QUIZAPP_SESSION_HOURS, 12 h) from the latest request, the server-side session until
+    # logout, and the start form's CSRF token is made when that page is loaded; so any
+    # quiz opening within that lifetime is reached without signing in again.
+    lifetime = current_app.permanent_session_lifetime
+    waiting = [
+        card for card in groups[WindowState.UPCOMING] if card.timing.opens_at - moment <= lifetime
+    ]
+    return render_template("student/dashboard.html", groups=groups, now=moment, waiting=waiting)
 
 
 @bp.route("/quiz/<id:quiz_id>")

@@ -91,22 +91,23 @@ def test_concurrent_starts_give_one_attempt(app, quiz, users):
 def test_a_start_committed_between_the_checks_is_returned_not_refused(
     app, quiz, users, monkeypatch
 ):
-    """The interleaving that made the PostgreSQL run flaky, forced: this tab finds no
-    running attempt, then another tab's start commits, then this tab counts the attempts
-    used (one of one). It must return the other tab's attempt."""
+    """The interleaving that made the PostgreSQL run flaky, forced: this tab reads the
+    student's attempts (none), then another tab's start commits, then this tab inserts
+    attempt number one. It must return the other tab's attempt, not an error."""
     database = app.extensions["quizapp_db"]
     now = QUIZ1_OPENS + timedelta(hours=1)
-    counted = svc._attempts_used
+    read = svc._attempts_of_student
     other: list[int] = []
 
-    def other_tab_starts_first(session, quiz_id, user_id):
+    def other_tab_starts_after_the_read(session, quiz_id, user_id):
+        rows = read(session, quiz_id, user_id)
         if not other:
-            monkeypatch.setattr(svc, "_attempts_used", counted)
+            monkeypatch.setattr(svc, "_attempts_of_student", read)
             with database.new_session() as s:
                 other.append(svc.start_attempt(s, quiz_id, s.get(User, user_id), now, GRACE).id)
-        return counted(session, quiz_id, user_id)
+        return rows
 
-    monkeypatch.setattr(svc, "_attempts_used", other_tab_starts_first)
+    monkeypatch.setattr(svc, "_attempts_of_student", other_tab_starts_after_the_read)
     with database.new_session() as s:
         mine = svc.start_attempt(s, quiz.id, s.get(User, users["alice"]), now, GRACE)
     assert other and mine.id == other[0]
