@@ -125,6 +125,7 @@ def answer() -> Response | tuple[str, int]:
     form, choices = _form(pending)
     if not form.validate_on_submit() or form.request_id.data != pending["id"]:
         form.quiz.errors = [*form.quiz.errors, "Pick again from this list."]
+        form.request_id.data = pending["id"]  # the list shown now is the pending request's
         return _picker(form, choices, settings, 400)
     cancelled = bool(form.cancel.data)
     try:

@@ -122,6 +122,19 @@ def test_a_later_launch_of_the_new_link_opens_the_quiz(lti_client, platform, ses
     assert response.headers["Location"] == f"/quiz/{quiz_id(session, QUIZ_2)}"
 
 
+def test_inside_the_vles_frame_the_picker_comes_after_the_cookie_check(lti_client, platform):
+    _, form = platform.authorize(
+        start_login(lti_client, platform), SAM, claims=request_claims(platform)
+    )
+    framed = {"Sec-Fetch-Dest": "iframe"}
+    response = lti_client.post("/lti/launch", data=form, headers=framed)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/lti/launch/check")
+    checked = lti_client.get(response.headers["Location"], headers=framed)
+    assert checked.status_code == 302 and checked.headers["Location"] == PICKER
+    assert lti_client.get(PICKER, headers=framed).status_code == 200
+
+
 def test_the_answer_is_signed_by_the_newest_tool_key(lti_client, platform, session, clock):
     newest = rotate_tool_key(session, clock())
     returned = ReturnUrl(platform)
@@ -242,3 +255,20 @@ def test_the_picker_refuses_a_form_without_its_csrf_token(lti_client, platform, 
 def test_students_cannot_reach_the_picker(lti_client, platform):
     launch(lti_client, platform, ALICE, custom={"quiz": QUIZ_1})
     assert lti_client.get(PICKER).status_code == 403
+
+
+def test_a_form_of_an_earlier_request_is_not_answered(lti_client, platform, session):
+    returned = ReturnUrl(platform)
+    page = picker(lti_client, platform)
+    stale = page.replace(
+        'name="request_id" type="hidden" value="', 'name="request_id" type="hidden" value="x'
+    )
+    assert stale != page
+    response = pick(lti_client, stale, [quiz_id(session)])
+    assert response.status_code == 400 and "Pick again from this list" in response.get_data(
+        as_text=True
+    )
+    assert returned.received == []
+    # The page shown now answers the pending request.
+    retry = pick(lti_client, response.get_data(as_text=True), [quiz_id(session)])
+    assert retry.status_code == 200 and post_back(retry.get_data(as_text=True)) == 200
