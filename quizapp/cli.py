@@ -1044,7 +1044,8 @@ def lti_scores_status() -> None:
 
     rows = waiting_scores(db_session())
     for platform, waiting, held, failed in rows:
-        click.echo(f"{platform or '(unnamed VLE)'}\twaiting {waiting}\theld {held}\tfailed {failed}")
+        label = platform or "(unnamed VLE)"
+        click.echo(f"{label}\twaiting {waiting}\theld {held}\tfailed {failed}")
     click.echo(f"{due_count(db_session(), now())} score(s) due now.")
 
 

@@ -222,7 +222,9 @@ def _scores_now(
 
     found: dict[int, tuple[Score, int | None]] = {}
     counted = scores_of_students(session, quiz, user_ids)
-    every_state = _attempt_states(session, quiz.id, [u for u, r in counted.items() if r.score])
+    every_state = _attempt_states(
+        session, quiz.id, [u for u, r in counted.items() if r.score is not None]
+    )
     for user_id, row in counted.items():
         if row.score is None:
             continue

@@ -33,6 +33,7 @@ def init_web(app: Flask) -> None:
         lti,
         lti_admin,
         lti_deep_linking,
+        lti_scores,
         marking,
         monitor,
         preview,
@@ -64,6 +65,7 @@ def init_web(app: Flask) -> None:
         lti,
         lti_admin,
         lti_deep_linking,
+        lti_scores,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
