@@ -27,9 +27,9 @@ from flask import Flask, Response, abort, current_app, has_request_context, requ
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_required
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
 
-from quizapp.models import LtiPlatform, User
+from quizapp.models import User
+from quizapp.services.lti import list_platforms
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -168,8 +168,7 @@ def _platform_origins(app: Flask) -> Callable[[], list[tuple[str, str]]]:
     def load() -> list[tuple[str, str]]:
         # Its own short session: the request's may be mid-transaction or failed.
         with app.extensions["quizapp_db"].new_session() as session:
-            rows = session.execute(select(LtiPlatform.issuer, LtiPlatform.auth_login_url))
-            return [(str(issuer), str(url)) for issuer, url in rows]
+            return [(p.issuer, p.auth_login_url) for p, _ in list_platforms(session)]
 
     return load
 
