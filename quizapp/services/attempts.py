@@ -14,10 +14,21 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from quizapp.db import discard, end_snapshot, rows_matched, unit_of_work
 from quizapp.domain.layout import LayoutEntry, LayoutError, build_layout
@@ -29,6 +40,7 @@ from quizapp.models import (
     Answer,
     AnswerLog,
     Attempt,
+    AuditEvent,
     FinishReason,
     LogOutcome,
     Mark,
@@ -93,6 +105,9 @@ def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt
     ).first()
 
 
+_INSERT_ATTEMPT = insert(Attempt).returning(Attempt.id)
+_INSERT_EVENT = insert(AuditEvent)
+
 # A student's attempts of one quiz as plain rows: how many there are and which one runs.
 _ATTEMPTS_OF_STUDENT = select(Attempt.id, Attempt.state).where(
     Attempt.quiz_id == bindparam("quiz_id"), Attempt.user_id == bindparam("user_id")
@@ -151,31 +166,41 @@ def start_attempt(
     except LayoutError as exc:
         raise Conflict(f"This quiz cannot be started: {exc}. Please tell the examiner.") from exc
 
-    attempt = Attempt(
-        quiz_id=quiz.id,
-        user_id=user.id,
-        number=used + 1,
-        state=AttemptState.IN_PROGRESS,
-        seed=seed,
-        layout=[e.to_json() for e in layout],
-        started_at=now,
-        deadline_at=timing.deadline_if_started_at(now),
-        max_score=total(e.marks for e in layout),
-    )
+    deadline = timing.deadline_if_started_at(now)
+    row: dict[str, Any] = {
+        "quiz_id": quiz.id,
+        "user_id": user.id,
+        "number": used + 1,
+        "state": AttemptState.IN_PROGRESS,
+        "seed": seed,
+        "layout": [e.to_json() for e in layout],
+        "started_at": now,
+        "deadline_at": deadline,
+        "max_score": total(e.marks for e in layout),
+        "finished_at": None,
+        "finish_reason": None,
+        "score": None,
+        "receipt": None,
+        "concurrent_use_at": None,
+    }
     try:
         with unit_of_work(session):
-            session.add(attempt)
-            session.flush()
-            audit.record(
-                session,
-                "start",
-                now,
-                actor_id=user.id,
-                subject_id=user.id,
-                quiz_id=quiz.id,
-                attempt_id=attempt.id,
-                ip=ip,
-                deadline=attempt.deadline_at.isoformat() if attempt.deadline_at else None,
+            # Two prebuilt INSERTs, not the ORM's flush (a quarter of a millisecond per
+            # object, on the request 200 students make in the same minute).
+            connection = session.connection()
+            attempt_id = connection.execute(_INSERT_ATTEMPT, row).scalar_one()
+            connection.execute(
+                _INSERT_EVENT,
+                {
+                    "at": now,
+                    "action": "start",
+                    "actor_id": user.id,
+                    "subject_id": user.id,
+                    "quiz_id": quiz.id,
+                    "attempt_id": attempt_id,
+                    "ip": ip[:64],
+                    "details": {"deadline": deadline.isoformat() if deadline else None},
+                },
             )
     except IntegrityError:
         # Another tab's start won (the one-in-progress index): return its attempt.
@@ -183,6 +208,10 @@ def start_attempt(
         if winner is None:
             raise Conflict("Could not start the quiz; please try again.") from None
         return winner
+    # The new row as a persistent object with every column known (no SELECT back).
+    attempt = Attempt(id=attempt_id, **row)
+    make_transient_to_detached(attempt)
+    session.add(attempt)
     return attempt
 
 
@@ -835,6 +864,38 @@ def finish_if_deadline_reached(session: Session, attempt: Attempt, now: datetime
     if now < attempt.deadline_at:
         return False
     return finalise_attempt(session, attempt, now, FinishReason.DEADLINE)
+
+
+class PageAnswers(NamedTuple):
+    """What the attempt page shows of the student's work: the stored answer per slot and
+    the slots flagged for review."""
+
+    answers: dict[int, _StoredAnswer]
+    flagged: set[int]
+
+
+# The answers and the flags in one statement of plain rows (the attempt page's).
+_ANSWERS_AND_FLAGS = union_all(
+    select(
+        Answer.slot, Answer.value, Answer.seq, Answer.saved_at, literal(False).label("flag")
+    ).where(Answer.attempt_id == bindparam("attempt_id")),
+    select(SlotFlag.slot, null(), null(), null(), literal(True)).where(
+        SlotFlag.attempt_id == bindparam("attempt_id")
+    ),
+)
+
+
+def page_answers(session: Session, attempt_id: int) -> PageAnswers:
+    """current_answers (as plain rows) and flagged_slots together."""
+    answers: dict[int, _StoredAnswer] = {}
+    flagged: set[int] = set()
+    rows = session.connection().execute(_ANSWERS_AND_FLAGS, {"attempt_id": attempt_id})
+    for slot, value, seq, saved_at, flag in rows:
+        if flag:
+            flagged.add(slot)
+        else:
+            answers[slot] = _StoredAnswer(value, seq, saved_at)
+    return PageAnswers(answers, flagged)
 
 
 def flagged_slots(session: Session, attempt_id: int) -> set[int]:

@@ -28,6 +28,7 @@ from quizapp.services import attempts as attempt_service
 from quizapp.services import late_answers
 from quizapp.services.catalog import (
     attempt_questions,
+    quiz_info,
     release_policy,
     version_sources,
 )
@@ -100,8 +101,7 @@ def _own_attempt(attempt_id: int) -> Attempt:
 
 def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
     session = db_session()
-    answers = attempt_service.current_answers(session, attempt.id)
-    flagged = attempt_service.flagged_slots(session, attempt.id)
+    answers, flagged = attempt_service.page_answers(session, attempt.id)
     pairs = attempt_questions(session, attempt)
     sources = version_sources(session, (entry.version_id for entry, _ in pairs))
     items = []
@@ -145,7 +145,8 @@ def attempt_page(attempt_id: int) -> str | Response:
     return render_template(
         "student/attempt.html",
         attempt=attempt,
-        quiz=attempt.quiz,
+        # The quiz's columns as plain values: no ORM load of the quiz for its title.
+        quiz=quiz_info(db_session(), attempt.quiz_id),
         questions=_questions_for_page(attempt),
         form=form,
         now=moment,
