@@ -80,6 +80,8 @@ ROUTES = {
     "lti.jwks": "public",
     "lti.login_check": "public",
     "lti.launch_check": "public",
+    "lti_deep_linking.pick": "staff",
+    "lti_deep_linking.answer": "staff",
 }
 
 
