@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +38,10 @@ PASSWORD = "bench-password"
 STAFF_PASSWORD = "demo-password"
 QUIZ_KEY = "quiz1-foundations"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_DB = "quizapp_bench"
+# The bench's own PostgreSQL database: created by the run and dropped at its end, never
+# one that was there before (another run's, or someone's data): BENCH_PG_DB names it.
+PG_DB = os.environ.get("BENCH_PG_DB", "quizapp_bench")
+PG_CREATED: list[str] = []
 MODE_PREFIX = {"password": "bench", "sso": "benchsso"}
 MODE_NAME = {"password": "passwords", "sso": "single sign-on"}
 
@@ -231,17 +235,28 @@ def prepare_database(kind: str, tmp: Path) -> tuple[str, str]:
         return f"sqlite:///{tmp / 'quizapp.db'}", f"sqlite:///{tmp / 'ceiling.db'}"
     from sqlalchemy import create_engine, text
 
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", PG_DB):
+        raise SystemExit(f"BENCH_PG_DB={PG_DB!r}: use lower-case letters, digits and _")
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": PG_DB}
+        ).first()
+        if exists:
+            admin.dispose()
+            raise SystemExit(
+                f"PostgreSQL database {PG_DB} already exists: the bench drops only a database "
+                "it created. Drop it yourself if it is a leftover, or set BENCH_PG_DB."
+            )
         conn.execute(text(f"CREATE DATABASE {PG_DB}"))
+        PG_CREATED.append(PG_DB)
     admin.dispose()
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}"
     return url, url
 
 
 def drop_database(kind: str) -> None:
-    if kind != "postgresql":
+    if kind != "postgresql" or PG_DB not in PG_CREATED:
         return
     from sqlalchemy import create_engine, text
 
@@ -249,6 +264,7 @@ def drop_database(kind: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
     admin.dispose()
+    PG_CREATED.remove(PG_DB)
 
 
 def postgres_answers() -> bool:
