@@ -82,6 +82,8 @@ ROUTES = {
     "lti.launch_check": "public",
     "lti_deep_linking.pick": "staff",
     "lti_deep_linking.answer": "staff",
+    "lti_scores.page": "staff",
+    "lti_scores.resend_scores": "staff",
 }
 
 
