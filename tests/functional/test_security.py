@@ -84,6 +84,14 @@ ROUTES = {
     "lti_deep_linking.answer": "staff",
     "lti_scores.page": "staff",
     "lti_scores.resend_scores": "staff",
+    "lti_admin.platforms": "staff",
+    "lti_admin.platform_new": "staff",
+    "lti_admin.platform_edit": "staff",
+    "lti_admin.roster_sync": "staff",
+    "lti_admin.roster_preview": "staff",
+    "lti_admin.roster_apply": "staff",
+    "lti_admin.register_start": "staff",
+    "lti_admin.register_finish": "staff",
 }
 
 
