@@ -24,6 +24,7 @@ from quizapp.services.attempts import Arrival, upsert_answer
 from quizapp.services.catalog import attempt_questions
 from quizapp.services.errors import Conflict, InvalidInput, NotFound
 from quizapp.services.grading import grade_answers
+from quizapp.services.lti_scores import queue_scores
 from quizapp.services.marking import lock_attempts, recompute_scores
 
 REFUSED = (LogOutcome.LATE, LogOutcome.AFTER_FINISH)
@@ -162,6 +163,8 @@ def accept_refused_answer(
         )
         old_total = attempt.score
         recompute_scores(session, [attempt])
+        # The new score to the VLE's gradebook, through the outbox (lti_scores.py).
+        queue_scores(session, attempt.quiz_id, [attempt.user_id], now)
         audit.record(
             session,
             ACCEPT_ACTION,

@@ -351,3 +351,38 @@ def test_a_quiz_without_a_vle_link_queues_nothing(client, auth, users, sample_ba
     attempt_id, page = start_in_browser(client)
     submit_in_browser(client, attempt_id, page)
     assert rows(session) == []
+
+
+def test_a_late_answer_accepted_by_staff_sends_the_new_score(
+    lti_client, platform, gradebook, session, clock
+):
+    from quizapp.models import AnswerLog
+    from quizapp.services.late_answers import accept_refused_answer
+    from tests.functional.helpers import csrf_of, seq_base
+
+    launch(lti_client, platform, ALICE, custom={"quiz": QUIZ1})
+    attempt_id, page = start_in_browser(lti_client, quiz_id(session))
+    session.rollback()  # a fresh snapshot: the attempt began after quiz_id's read
+    slot = slot_of(session, attempt_id, "cnn-output-width")  # numeric, answer 16
+    deadline = session.get(Attempt, attempt_id).deadline_at
+    clock.set(deadline + timedelta(seconds=20))  # beyond the grace: refused, kept
+    late = lti_client.put(
+        f"/api/attempts/{attempt_id}/answers/{slot}",
+        json={"value": "16", "seq": seq_base(page) + 1},
+        headers={"X-CSRFToken": csrf_of(page)},
+    )
+    assert late.status_code == 409
+    session.rollback()
+    finalise_expired(session, clock(), GRACE)
+    assert send(session, clock).sent == 1 and gradebook.accepted[0]["scoreGiven"] == 0
+
+    log_id = session.scalars(select(AnswerLog.id).where(AnswerLog.attempt_id == attempt_id)).one()
+    sam = session.get(User, user_id(session, "sam"))
+    clock.advance(minutes=10)
+    accept_refused_answer(session, log_id, clock(), sam, "campus network outage")
+    [row] = rows(session)
+    assert row.state is ScoreState.PENDING and row.revision == 2
+    assert send(session, clock).sent == 1
+    first, second = gradebook.accepted
+    assert second["scoreGiven"] > first["scoreGiven"] == 0
+    assert second["scoreGiven"] == float(session.get(Attempt, attempt_id).score)
