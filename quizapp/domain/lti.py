@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -431,17 +431,10 @@ class LinkedQuiz:
     title: str
     text: str
     max_mark: Fraction
-    opens_at: datetime
-    closes_at: datetime | None
 
 
 def _json_number(value: Fraction) -> int | float:
     return value.numerator if value.denominator == 1 else float(value)
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a `Z` (every platform's parser reads that form)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def resource_link_item(
@@ -449,17 +442,17 @@ def resource_link_item(
 ) -> dict[str, Any]:
     """One `ltiResourceLink` content item (§3.1): the link opens the quiz through its
     custom parameter `quiz`; its line item (the gradebook column) is out of the quiz's
-    maximum mark; available and due as the quiz's window says."""
-    window = {"startDateTime": iso_utc(quiz.opens_at)}
-    if quiz.closes_at is not None:
-        window["endDateTime"] = iso_utc(quiz.closes_at)
+    maximum mark.
+
+    No `available` or `submission` window: the VLE would enforce it itself, and a
+    student whose close is later (an accommodation, an override, a reopened attempt)
+    would find the link locked while quizapp still lets them answer. quizapp's timing
+    rules are the one place that decides when a student may work."""
     item: dict[str, Any] = {
         "type": RESOURCE_LINK_ITEM,
         "title": quiz.title,
         "url": launch_url,
         "custom": {"quiz": quiz.key},
-        "available": dict(window),
-        "submission": dict(window),
     }
     if quiz.text.strip():
         item["text"] = quiz.text.strip()[:1000]

@@ -796,8 +796,6 @@ def deep_linking_answer(
             title=quizzes[i].title,
             text=quizzes[i].description,
             max_mark=quiz_max_mark(quizzes[i]),
-            opens_at=quizzes[i].opens_at,
-            closes_at=quizzes[i].closes_at,
         )
         for i in wanted
     ]

@@ -10,9 +10,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from quizapp.models import Quiz
 from quizapp.services.exports import student_scores
 from quizapp.services.lti import rotate_tool_key
 from tests.functional.helpers import csrf_of
@@ -96,10 +94,8 @@ def test_an_instructor_adds_two_quizzes_with_their_gradebook_columns(
         "tag": "quizapp",
     }
     assert second["lineItem"]["scoreMaximum"] == float(maximum(session, clock, QUIZ_2))
-    quiz = session.scalars(select(Quiz).where(Quiz.key == QUIZ_1)).one()
-    start = quiz.opens_at.isoformat(timespec="seconds").replace("+00:00", "Z")
-    assert first["available"]["startDateTime"] == start
-    assert first["submission"]["startDateTime"] == start
+    # No dates for the VLE to enforce: quizapp's own rules decide who may still answer.
+    assert not {"available", "submission"} & (first.keys() | second.keys())
     assert returned.received[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == SENT_DATA
     linked = [d for a, d in audit_actions(session) if a == "lti_deep_link"]
     assert [d["quiz"] for d in linked] == [QUIZ_1, QUIZ_2]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -323,18 +323,13 @@ def test_deep_linking_settings_defaults_when_left_out() -> None:
     assert settings is not None and settings.has_data and settings.data is None
 
 
-OPENS = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 QUIZ_1 = lti.LinkedQuiz(
     key="quiz1-foundations",
     title="Quiz 1: Foundations",
     text="  Vectors and matrices.  ",
     max_mark=Fraction(12),
-    opens_at=OPENS,
-    closes_at=OPENS + timedelta(days=7),
 )
-QUIZ_2 = lti.LinkedQuiz(
-    key="quiz2", title="Quiz 2", text="", max_mark=Fraction(15, 2), opens_at=OPENS, closes_at=None
-)
+QUIZ_2 = lti.LinkedQuiz(key="quiz2", title="Quiz 2", text="", max_mark=Fraction(15, 2))
 LAUNCH_URL = "https://quiz.uni.example/lti/launch"
 
 
@@ -374,26 +369,12 @@ def test_the_deep_linking_response_carries_one_resource_link_per_quiz() -> None:
             "resourceId": "quiz1-foundations",
             "tag": "quizapp",
         },
-        "available": {
-            "startDateTime": "2027-02-01T09:00:00Z",
-            "endDateTime": "2027-02-08T09:00:00Z",
-        },
-        "submission": {
-            "startDateTime": "2027-02-01T09:00:00Z",
-            "endDateTime": "2027-02-08T09:00:00Z",
-        },
     }
-    # No close: no end; no description: no text; a fractional maximum stays exact enough.
-    assert second["available"] == {"startDateTime": "2027-02-01T09:00:00Z"}
+    # No window at all (the VLE would lock the link at a close that is not everyone's);
+    # no description: no text; a fractional maximum stays exact enough.
+    assert "available" not in second and "submission" not in second
     assert "text" not in second and second["lineItem"]["scoreMaximum"] == 7.5
     assert json.loads(json.dumps(response)) == response  # plain JSON, ready to sign
-
-
-def test_times_are_given_in_utc_whatever_the_zone() -> None:
-    from zoneinfo import ZoneInfo
-
-    local = datetime(2027, 7, 1, 10, 0, tzinfo=ZoneInfo("Europe/London"))
-    assert lti.iso_utc(local) == "2027-07-01T09:00:00Z"
 
 
 def test_data_is_echoed_only_when_sent_and_line_items_only_when_wanted() -> None:
