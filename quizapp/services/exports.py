@@ -121,7 +121,7 @@ def student_scores(
     quiz = quiz_or_404(session, quiz_id)
     finalise_expired(session, now, grace, quiz_id=quiz_id)
     policy = GradingPolicy(quiz.grading)
-    quiz_max = _quiz_max(quiz)
+    quiz_max = quiz_max_mark(quiz)
     waiting = pending_marks(session, quiz_id=quiz.id)  # only attempts with something pending
     for student, attempts in _students_with_attempts(session, quiz.id):
         yield _student_score(policy, quiz_max, student, attempts, waiting)
@@ -134,7 +134,7 @@ def scores_of_students(
     definition as student_scores, inside the caller's transaction: nothing is finalised
     first (the LTI score outbox calls this where a mark has just been written)."""
     policy = GradingPolicy(quiz.grading)
-    quiz_max = _quiz_max(quiz)
+    quiz_max = quiz_max_mark(quiz)
     found: dict[int, StudentScore] = {}
     for part in chunks(sorted(set(user_ids))):
         grouped = list(_students_with_attempts(session, quiz.id, user_ids=part))
@@ -353,7 +353,9 @@ def _counting_attempt(
     return finished[-1]
 
 
-def _quiz_max(quiz: Quiz) -> Fraction:
+def quiz_max_mark(quiz: Quiz) -> Fraction:
+    """A quiz's maximum mark: the scores CSV's Maximum, the VLE files' points possible,
+    the gradebook column's maximum in deep linking and AGS."""
     return sum((s.marks for s in quiz.slots), Fraction(0))
 
 
@@ -434,7 +436,8 @@ def blackboard_rows(
     followed by " |<Column ID>" to fill an existing column (without an id Blackboard
     creates a new column). Every cell quoted, as Blackboard asks of comma files."""
     quiz = quiz_or_404(session, quiz_id)
-    header = f"{_column_name(quiz, target)} [Total Pts: {format_mark(_quiz_max(quiz), 4)} Score]"
+    points = format_mark(quiz_max_mark(quiz), 4)
+    header = f"{_column_name(quiz, target)} [Total Pts: {points} Score]"
     if target.column_id:
         header += f" |{target.column_id}"
     yield ["Last Name", "First Name", "Username", header]
@@ -467,7 +470,7 @@ def canvas_rows(
     if target.column_id:
         header += f" ({target.column_id})"
     yield [*CANVAS_COLUMNS, header]
-    yield ["Points Possible", "", "", "", "", format_mark(_quiz_max(quiz), 4)]
+    yield ["Points Possible", "", "", "", "", format_mark(quiz_max_mark(quiz), 4)]
     for row in _final_scores(session, quiz_id, now, grace):
         first, last = _split_name(row.student.name)
         sortable = f"{last}, {first}" if first else last

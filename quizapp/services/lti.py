@@ -71,7 +71,7 @@ from quizapp.models import (
 )
 from quizapp.services import audit
 from quizapp.services.errors import Conflict, InvalidInput
-from quizapp.services.exports import _quiz_max as quiz_max_mark
+from quizapp.services.exports import quiz_max_mark
 from quizapp.services.http_json import HttpJsonError, fetch_json
 
 # RS256 is what LTI requires every platform to support; the others are as strong.
