@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from limits.storage import Storage, storage_from_string
-from sqlalchemy import case, delete, select
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,19 +40,15 @@ class DatabaseStorage(Storage):
         self.engine = make_engine(url, **small_pool)
         dialect = self.engine.dialect.name
         # Both dialects' insert have on_conflict_do_update; typed loosely to take either.
-        self._insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-    @property
-    def base_exceptions(self) -> type[Exception]:
-        return SQLAlchemyError
-
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        """Add to a counter in one statement: a window that has expired starts again."""
-        now = time.time()
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Built once: compiling the upsert anew cost 0.4 ms of CPU per call, and every
+        # first sign-in from an address makes two (issue 17's sign-in storm).
         table = RateLimitCounter.__table__
-        stmt = self._insert(table).values(key=key, count=amount, expires_at=now + expiry)
-        expired = table.c.expires_at <= now
-        stmt = stmt.on_conflict_do_update(
+        stmt = insert(table).values(
+            key=bindparam("key"), count=bindparam("amount"), expires_at=bindparam("expires_at")
+        )
+        expired = table.c.expires_at <= bindparam("now")
+        self._incr = stmt.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
                 "count": case(
@@ -61,8 +57,17 @@ class DatabaseStorage(Storage):
                 "expires_at": case((expired, stmt.excluded.expires_at), else_=table.c.expires_at),
             },
         ).returning(table.c.count)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add to a counter in one statement: a window that has expired starts again."""
+        now = time.time()
+        values = {"key": key, "amount": amount, "expires_at": now + expiry, "now": now}
         with self.engine.begin() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return int(conn.execute(self._incr, values).scalar_one())
 
     def _row(self, key: str) -> tuple[int, float] | None:
         with self.engine.connect() as conn:
