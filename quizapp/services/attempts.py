@@ -40,7 +40,6 @@ from quizapp.models import (
     Answer,
     AnswerLog,
     Attempt,
-    AuditEvent,
     FinishReason,
     LogOutcome,
     Mark,
@@ -106,7 +105,6 @@ def in_progress_attempt(session: Session, quiz_id: int, user_id: int) -> Attempt
 
 
 _INSERT_ATTEMPT = insert(Attempt).returning(Attempt.id)
-_INSERT_EVENT = insert(AuditEvent)
 
 # A student's attempts of one quiz as plain rows: how many there are and which one runs.
 _ATTEMPTS_OF_STUDENT = select(Attempt.id, Attempt.state).where(
@@ -185,22 +183,20 @@ def start_attempt(
     }
     try:
         with unit_of_work(session):
-            # Two prebuilt INSERTs, not the ORM's flush (a quarter of a millisecond per
-            # object, on the request 200 students make in the same minute).
-            connection = session.connection()
-            attempt_id = connection.execute(_INSERT_ATTEMPT, row).scalar_one()
-            connection.execute(
-                _INSERT_EVENT,
-                {
-                    "at": now,
-                    "action": "start",
-                    "actor_id": user.id,
-                    "subject_id": user.id,
-                    "quiz_id": quiz.id,
-                    "attempt_id": attempt_id,
-                    "ip": ip[:64],
-                    "details": {"deadline": deadline.isoformat() if deadline else None},
-                },
+            # The attempt by a prebuilt INSERT, not the ORM's flush (a quarter of a
+            # millisecond, on the request 200 students make in the same minute); its
+            # audit event goes the one way every event goes.
+            attempt_id = session.connection().execute(_INSERT_ATTEMPT, row).scalar_one()
+            audit.record(
+                session,
+                "start",
+                now,
+                actor_id=user.id,
+                subject_id=user.id,
+                quiz_id=quiz.id,
+                attempt_id=attempt_id,
+                ip=ip,
+                deadline=deadline.isoformat() if deadline else None,
             )
     except IntegrityError:
         # Another tab's start won (the one-in-progress index): return its attempt.
