@@ -23,23 +23,26 @@ def record(
     attempt_id: int | None = None,
     ip: str = "",
     **details: Any,
-) -> None:
+) -> AuditEvent:
     """Add an event to the caller's transaction (it commits with the change it explains)."""
-    session.add(
-        AuditEvent(
-            at=at,
-            action=action,
-            actor_id=actor_id,
-            subject_id=subject_id,
-            quiz_id=quiz_id,
-            attempt_id=attempt_id,
-            ip=ip[:64],
-            details=details,
-        )
+    event = AuditEvent(
+        at=at,
+        action=action,
+        actor_id=actor_id,
+        subject_id=subject_id,
+        quiz_id=quiz_id,
+        attempt_id=attempt_id,
+        ip=ip[:64],
+        details=details,
     )
+    session.add(event)
+    return event
 
 
-def record_now(session: Session, action: str, at: datetime, **kwargs: Any) -> None:
-    """Record an event that is a transaction of its own (a login, a failed login)."""
+def record_now(session: Session, action: str, at: datetime, **kwargs: Any) -> int:
+    """Record an event that is a transaction of its own (a login, a failed login);
+    returns its id (a reference number a refusal page can show)."""
     with unit_of_work(session):
-        record(session, action, at, **kwargs)
+        event = record(session, action, at, **kwargs)
+        session.flush()
+        return event.id

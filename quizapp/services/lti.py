@@ -653,10 +653,11 @@ def _check_active(user: User, settings: LtiSettings) -> None:
 
 def record_refusal(
     session: Session, refusal: LtiRefused, now: datetime, ip: str = "", **details: Any
-) -> None:
-    """One `lti_refused` audit event, in its own transaction."""
+) -> int:
+    """One `lti_refused` audit event, in its own transaction; its id is the reference
+    number the refusal page gives for IT."""
     discard(session)
-    audit.record_now(
+    return audit.record_now(
         session, "lti_refused", now, ip=ip, reason=refusal.reason, **{**refusal.details, **details}
     )
 

@@ -49,9 +49,6 @@ from flask.blueprints import BlueprintSetupState
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
-from quizapp.db import discard, unit_of_work
-from quizapp.models import AuditEvent
-from quizapp.services import audit
 from quizapp.services import lti as lti_service
 from quizapp.services.lti import (
     LtiRefused,
@@ -186,23 +183,11 @@ def _keep(response: Response, pending: list[dict[str, Any]]) -> Response:
     return response
 
 
-def _record_refusal(refusal: LtiRefused, **details: Any) -> int | None:
-    """The `lti_refused` audit event (its own transaction, as services/lti.py
-    `record_refusal` writes it), and its id: the reference number on the page."""
-    session = db_session()
-    discard(session)
-    with unit_of_work(session):
-        audit.record(
-            session,
-            "lti_refused",
-            now(),
-            ip=request.remote_addr or "",
-            reason=refusal.reason,
-            **{**refusal.details, **details},
-        )
-        added = [event for event in session.new if isinstance(event, AuditEvent)]
-        session.flush()
-    return added[0].id if added else None
+def _record_refusal(refusal: LtiRefused, **details: Any) -> int:
+    """The `lti_refused` audit event, and its id: the reference number on the page."""
+    return lti_service.record_refusal(
+        db_session(), refusal, now(), request.remote_addr or "", **details
+    )
 
 
 def _refused(refusal: LtiRefused, **details: Any) -> tuple[str, int]:
