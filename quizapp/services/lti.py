@@ -148,9 +148,12 @@ def add_platform(
     deployments: Iterable[str],
     now: datetime,
     name: str = "",
+    actor_id: int | None = None,
+    source: str = "cli",
 ) -> LtiPlatform:
     """Register a platform with its deployment ids; for a platform already registered
-    (same issuer and client id) the URLs are updated and new deployment ids added."""
+    (same issuer and client id) the URLs are updated and new deployment ids added.
+    Audited with who did it and how (`cli`, `staff_page`, `dynamic_registration`)."""
     issuer, client_id = issuer.strip(), client_id.strip()
     if not issuer or not client_id:
         raise InvalidInput("a platform needs an issuer and a client id")
@@ -183,6 +186,9 @@ def add_platform(
             session,
             "lti_platform_added",
             now,
+            actor_id=actor_id,
+            source=source,
+            platform_id=platform.id,
             issuer=issuer,
             client_id=client_id,
             deployments=sorted(known),

@@ -1,4 +1,4 @@
-"""Registering VLEs: by staff on the platforms page (`save_platform`, through the same
+"""Registering VLEs: by staff on the platforms page (through the same
 `services/lti.add_platform` as `quizapp lti platform add`), and by LTI Dynamic
 Registration 1.0 (1EdTech), where staff paste quizapp's registration URL into the VLE.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,6 @@ from quizapp.domain.lti import (
     NRPS_SCOPE,
 )
 from quizapp.models import LtiPlatform, User
-from quizapp.services import audit
 from quizapp.services.errors import InvalidInput, NotFound, ServiceError
 from quizapp.services.http_json import HttpJsonError, call_json, fetch_json
 from quizapp.services.lti import add_platform, deployment_ids
@@ -288,9 +287,9 @@ def register(
         deployment = str(deployment)
     deployments = [deployment] if isinstance(deployment, str) and deployment.strip() else []
     try:
-        platform = save_platform(
+        platform = add_platform(
             session,
-            by=by,
+            actor_id=by.id if by is not None else None,
             now=now,
             source="dynamic_registration",
             issuer=configuration.issuer,
@@ -313,47 +312,6 @@ def register(
 
 
 # --- The platforms page -------------------------------------------------------------------
-
-
-def save_platform(
-    session: Session,
-    *,
-    by: User | None,
-    now: datetime,
-    source: str,
-    issuer: str,
-    client_id: str,
-    auth_login_url: str,
-    auth_token_url: str,
-    jwks_url: str,
-    deployments: Iterable[str],
-    name: str = "",
-) -> LtiPlatform:
-    """`add_platform` (which records `lti_platform_added`), then who did it and how
-    (`lti_platform_saved`, with the actor): the staff page and dynamic registration."""
-    platform = add_platform(
-        session,
-        issuer=issuer,
-        client_id=client_id,
-        auth_login_url=auth_login_url,
-        auth_token_url=auth_token_url,
-        jwks_url=jwks_url,
-        deployments=deployments,
-        now=now,
-        name=name,
-    )
-    audit.record_now(
-        session,
-        "lti_platform_saved",
-        now,
-        actor_id=by.id if by is not None else None,
-        source=source,
-        platform_id=platform.id,
-        issuer=platform.issuer,
-        client_id=platform.client_id,
-        deployments=deployment_ids(session, platform.id),
-    )
-    return platform
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,13 @@ from wtforms.validators import DataRequired, Length
 from quizapp.domain.lti_roster import Match
 from quizapp.models import LtiPlatform
 from quizapp.services.errors import Conflict, ServiceError
-from quizapp.services.lti import LtiSettings, list_platforms
+from quizapp.services.lti import LtiSettings, add_platform, list_platforms
 from quizapp.services.lti_registration import (
     RegistrationRefused,
     ToolUrls,
     platform_details,
     read_configuration,
     register,
-    save_platform,
 )
 from quizapp.services.lti_roster import (
     SyncPlan,
@@ -145,9 +144,9 @@ def _save(
     deployments: list[str],
 ) -> Any:
     try:
-        platform = save_platform(
+        platform = add_platform(
             db_session(),
-            by=current_account(),
+            actor_id=current_account().id,
             now=now(),
             source="staff_page",
             issuer=issuer,

@@ -13,12 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quizapp.models import LtiPlatform, Role
+from quizapp.models import AuditEvent, LtiPlatform, Role
 from quizapp.services.lti import deployment_ids
 from quizapp.services.users import create_user
 from tests.conftest import PASSWORD, Auth
 from tests.functional.helpers import csrf_of
-from tests.lti.fixtures import audit_actions
 
 
 def _text(response) -> str:
@@ -60,8 +59,14 @@ def test_add_a_platform_by_the_form(staff, session):
     session.rollback()
     stored = session.scalars(select(LtiPlatform).where(LtiPlatform.issuer == FORM["issuer"])).one()
     assert deployment_ids(session, stored.id) == ["12:abc", "13:def"]
-    [saved] = [d for a, d in audit_actions(session) if a == "lti_platform_saved"]
-    assert saved["source"] == "staff_page" and saved["client_id"] == "10000000000042"
+    [saved] = [
+        e
+        for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "lti_platform_added")
+        )
+        if e.details["client_id"] == "10000000000042"
+    ]
+    assert saved.details["source"] == "staff_page" and saved.actor_id is not None
 
 
 def test_edit_updates_urls_and_adds_deployments(staff, session, platform):

@@ -106,7 +106,7 @@ def test_the_whole_registration_signing_in_first(client, platform: Platform, ses
     assert stored.auth_token_url == platform.auth_token_url
     assert stored.jwks_url == platform.jwks_url
     assert deployment_ids(session, stored.id) == ["dr-dep-1"]
-    saved = [d for a, d in audit_actions(session) if a == "lti_platform_saved"]
+    saved = [d for a, d in audit_actions(session) if a == "lti_platform_added"]
     assert saved and saved[-1]["source"] == "dynamic_registration"
 
 
