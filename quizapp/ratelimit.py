@@ -11,6 +11,7 @@ QUIZAPP_RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 (any `limits` storage URI w
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -87,6 +88,26 @@ class DatabaseStorage(Storage):
         row = self._row(key)
         return row[0] if row else 0
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """(count, expires_at) of each live counter among `keys`, in one statement."""
+        now = time.time()
+        with self.engine.connect() as conn:
+            rows = conn.execute(_COUNTERS, {"keys": list(keys)}).all()
+        return {key: (int(count), float(expiry)) for key, count, expiry in rows if expiry > now}
+
+    def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
+        """incr(key, expiry) for each (key, expiry), in one transaction."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            for key, expiry in items:
+                values = {"key": key, "amount": 1, "expires_at": now + expiry, "now": now}
+                conn.execute(self._incr, values)
+
+    def clear_many(self, keys: Sequence[str]) -> None:
+        """clear(key) for each key, in one statement."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(RateLimitCounter).where(RateLimitCounter.key.in_(list(keys))))
+
     def get_expiry(self, key: str) -> float:
         row = self._row(key)
         return row[1] if row else time.time()
@@ -106,6 +127,11 @@ class DatabaseStorage(Storage):
     def clear(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
+
+
+_COUNTERS = select(RateLimitCounter.key, RateLimitCounter.count, RateLimitCounter.expires_at).where(
+    RateLimitCounter.key.in_(bindparam("keys", expanding=True))
+)
 
 
 def default_storage_uri(database_url: str) -> str:
@@ -144,10 +170,26 @@ class LoginThrottle:
     def _account(username: str) -> str:
         return username.strip().lower()[:150]
 
-    def _wait(self, key: str) -> timedelta:
-        if self.storage.get(key) <= 0:
+    def _counters(self, keys: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """(count, expires_at) of each live counter among `keys`: one statement on the
+        application's database, one call per key on any other storage."""
+        get_many = getattr(self.storage, "get_many", None)
+        if get_many is not None:
+            found: dict[str, tuple[int, float]] = get_many(keys)
+            return found
+        counters = {}
+        for key in keys:
+            count = self.storage.get(key)
+            if count > 0:
+                counters[key] = (count, self.storage.get_expiry(key))
+        return counters
+
+    @staticmethod
+    def _wait(counters: dict[str, tuple[int, float]], key: str) -> timedelta:
+        count, expires_at = counters.get(key, (0, 0.0))
+        if count <= 0:
             return timedelta(0)
-        return timedelta(seconds=max(0.0, self.storage.get_expiry(key) - time.time()))
+        return timedelta(seconds=max(0.0, expires_at - time.time()))
 
     def situation(
         self, username: str, address: str | None, device_id: str | None
@@ -155,14 +197,22 @@ class LoginThrottle:
         """The counters for one attempt. `address` None: not known (an undeclared proxy);
         `device_id`: of a valid device cookie for this account, if the browser has one."""
         account = self._account(username)
+        device, account_wait = f"fail-dev:{device_id}", f"wait-acct:{account}"
+        good, address_wait = f"good-addr:{address}", f"wait-addr:{address}"
+        keys = [account_wait]
+        if device_id:
+            keys.append(device)
+        if address is not None:
+            keys += [good, address_wait]
+        counters = self._counters(keys)
         return SignInSituation(
             trusted_device=device_id is not None,
-            device_failures=self.storage.get(f"fail-dev:{device_id}") if device_id else 0,
-            account_wait=self._wait(f"wait-acct:{account}"),
+            device_failures=counters.get(device, (0, 0.0))[0] if device_id else 0,
+            account_wait=self._wait(counters, account_wait),
             address_known=address is not None,
             address_trusted=address is not None
-            and self.storage.get(f"good-addr:{address}") >= self.policy.trusted_address_accounts,
-            address_wait=self._wait(f"wait-addr:{address}") if address else timedelta(0),
+            and counters.get(good, (0, 0.0))[0] >= self.policy.trusted_address_accounts,
+            address_wait=self._wait(counters, address_wait) if address else timedelta(0),
         )
 
     def decide(self, username: str, address: str | None, device_id: str | None) -> Decision:
@@ -191,11 +241,23 @@ class LoginThrottle:
         """A correct password: the account's delay ends (its owner is in), and the
         address earns history once per account."""
         account = self._account(username)
-        self.storage.clear(f"fail-acct:{account}")
-        self.storage.clear(f"wait-acct:{account}")
+        # Batched where the storage can (the application's database): a sign-in storm
+        # pays one transaction per step, not one per counter.
+        clear_many = getattr(self.storage, "clear_many", None)
+        if clear_many is not None:
+            clear_many([f"fail-acct:{account}", f"wait-acct:{account}"])
+        else:
+            self.storage.clear(f"fail-acct:{account}")
+            self.storage.clear(f"wait-acct:{account}")
         if address and self.storage.get(f"seen:{address}:{account}") == 0:
-            self.storage.incr(f"seen:{address}:{account}", HISTORY_SECONDS)
-            self.storage.incr(f"good-addr:{address}", HISTORY_SECONDS)
+            earned = [(f"seen:{address}:{account}", HISTORY_SECONDS)]
+            earned.append((f"good-addr:{address}", HISTORY_SECONDS))
+            incr_many = getattr(self.storage, "incr_many", None)
+            if incr_many is not None:
+                incr_many(earned)
+            else:
+                for key, expiry in earned:
+                    self.storage.incr(key, expiry)
 
     def status(self, *, username: str = "", address: str = "") -> ThrottleStatus:
         if username:
