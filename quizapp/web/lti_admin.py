@@ -1,7 +1,9 @@
 """Staff pages for LTI: the registered VLEs (list, add, edit), roster sync from a VLE
 course (choose → preview → apply), and the Dynamic Registration page the VLE opens
 (`/lti/register`). Every page is staff only; the registration page sends someone who is
-not signed in to the sign-in form and back. The work is in services/lti_registration.py
+not signed in to the sign-in form and back, or, inside the VLE's frame (where a sign-in
+cannot keep its cookie), offers a window of its own. The registration pages alone may
+be framed by the registering VLE's origin. The work is in services/lti_registration.py
 and services/lti_roster.py.
 """
 
@@ -9,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -34,7 +46,13 @@ from quizapp.services.lti_roster import (
     plan_sync,
 )
 from quizapp.web import db_session, now
-from quizapp.web.security import current_account, staff_required
+from quizapp.web.security import (
+    allow_framing_by,
+    current_account,
+    origin_of,
+    staff_required,
+    when_framed_signed_out,
+)
 
 bp = Blueprint("lti_admin", __name__)
 
@@ -265,7 +283,22 @@ def _registration_refused(error: ServiceError) -> Any:
     return page, error.status
 
 
+def _framed_by_vle(page: Any, configuration_url: str) -> Response:
+    """The VLE shows the registration in its own frame before it is registered (and so
+    before it may frame anything else): these pages alone may be framed by the origin
+    of the configuration URL, which the registration requires the issuer to have."""
+    return allow_framing_by(make_response(page), origin_of(configuration_url))
+
+
+def _register_in_a_window() -> Response:
+    """The VLE's frame carries no quizapp session (and often may not keep one: third-
+    party cookies): sign in and register in a window of its own."""
+    page = render_template("lti_admin/register_new_window.html", url=request.url)
+    return _framed_by_vle(page, request.args.get("openid_configuration", "")[:2000])
+
+
 @bp.route("/lti/register", methods=["GET"])
+@when_framed_signed_out(_register_in_a_window)
 @staff_required
 def register_start() -> Any:
     """The registration initiation URL the VLE opens (Dynamic Registration §3.3)."""
@@ -280,12 +313,13 @@ def register_start() -> Any:
     except RegistrationRefused as error:
         return _registration_refused(error)
     form = RegisterForm(formdata=None, openid_configuration=url, registration_token=token)
-    return render_template(
+    page = render_template(
         "lti_admin/register_confirm.html",
         configuration=configuration,
         form=form,
         tool=_tool_urls(),
     )
+    return _framed_by_vle(page, url)
 
 
 @bp.route("/lti/register", methods=["POST"])
@@ -296,10 +330,11 @@ def register_finish() -> Any:
         return _registration_refused(
             RegistrationRefused("The confirmation was incomplete: start again from the VLE.")
         )
+    url = form.openid_configuration.data or ""
     try:
         registered = register(
             db_session(),
-            configuration_url=form.openid_configuration.data or "",
+            configuration_url=url,
             registration_token=form.registration_token.data or "",
             tool=_tool_urls(),
             by=current_account(),
@@ -307,4 +342,4 @@ def register_finish() -> Any:
         )
     except RegistrationRefused as error:
         return _registration_refused(error)
-    return render_template("lti_admin/registered.html", registered=registered)
+    return _framed_by_vle(render_template("lti_admin/registered.html", registered=registered), url)

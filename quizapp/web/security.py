@@ -185,6 +185,17 @@ def csp_for(decision: Framing) -> str:
     return f"{CSP_BASE}; frame-ancestors 'self' {' '.join(decision.ancestors)}"
 
 
+def allow_framing_by(response: Response, origin: str | None) -> Response:
+    """This response alone may also be framed by `origin`: LTI Dynamic Registration,
+    where a VLE that is not registered yet shows quizapp's registration pages in its
+    own frame. Everything else keeps the registered platforms' list."""
+    if origin:
+        decision = framing()
+        ancestors = tuple(dict.fromkeys((*decision.ancestors, origin)))
+        response.headers["Content-Security-Policy"] = csp_for(Framing(ancestors=ancestors))
+    return response
+
+
 def iframe_cookies_now() -> bool:
     """Whether this response's session cookie is `SameSite=None; Secure`: iframe mode is
     on and the browser keeps a Secure cookie from this request (HTTPS, or this machine:
@@ -237,6 +248,10 @@ def init_app(app: Flask) -> None:
 
         if wants_json():
             return error_response(401, "Please log in again; your session has ended.")
+        view = current_app.view_functions.get(request.endpoint or "")
+        framed_page = getattr(view, "framed_signed_out", None)
+        if framed_page is not None and request.headers.get("Sec-Fetch-Dest") in FRAMES:
+            return framed_page()
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
     @login_manager.user_loader
@@ -258,7 +273,7 @@ def init_app(app: Flask) -> None:
     def security_headers(response: Response) -> Response:
         decision = framing()
         response.headers.setdefault("Content-Security-Policy", csp_for(decision))
-        if not decision.ancestors:
+        if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
             # With VLEs allowed to frame, X-Frame-Options cannot say so (ALLOW-FROM is
             # gone from browsers) and DENY would contradict the CSP: left out then.
             response.headers.setdefault("X-Frame-Options", "DENY")
@@ -302,6 +317,21 @@ def staff_required(view: F) -> F:
 
     wrapper.access = "staff"  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+FRAMES = ("iframe", "frame")  # Sec-Fetch-Dest of a navigation inside a frame
+
+
+def when_framed_signed_out(page: Callable[[], Any]) -> Callable[[F], F]:
+    """For a signed-in view a VLE opens in its own frame: someone not signed in gets
+    `page` there instead of the sign-in form, which a frame often cannot complete
+    (browsers keep no third-party cookie). Put it above the access decorator."""
+
+    def mark(view: F) -> F:
+        view.framed_signed_out = page  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 def public(view: F) -> F:

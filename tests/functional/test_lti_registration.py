@@ -188,3 +188,72 @@ def test_without_parameters_the_page_explains_where_the_url_goes(client):
     Auth(client).login("staffer")
     page = _text(client.get("/lti/register"))
     assert "Paste it into the VLE" in page and "http://localhost/lti/register" in page
+
+
+FRAMED = {"Sec-Fetch-Dest": "iframe"}
+
+
+def _frame_ancestors(response) -> str:
+    policy = response.headers["Content-Security-Policy"]
+    return next(p.strip() for p in policy.split(";") if p.strip().startswith("frame-ancestors"))
+
+
+def test_inside_the_vles_frame_the_registration_moves_to_a_window_of_its_own(
+    client, platform: Platform, session
+):
+    service = install_registration(platform)
+    start = _start_url(service)
+    framed = client.get(start, headers=FRAMED)
+    page = _text(framed)
+    assert framed.status_code == 200, page
+    assert "Register quizapp in a new window" in page
+    # The link opens the same registration top-level, keeping the opener for the relay.
+    assert 'target="_blank" rel="opener"' in framed.get_data(as_text=True)
+    assert "/static/lti_register_relay.js" in page
+    # This page alone may be framed by the registering VLE (nobody else may yet).
+    assert _frame_ancestors(framed) == f"frame-ancestors 'self' {platform.url}"
+    assert "X-Frame-Options" not in framed.headers
+    other = client.get("/login", headers=FRAMED)
+    assert _frame_ancestors(other) == "frame-ancestors 'none'"
+    assert other.headers["X-Frame-Options"] == "DENY"
+    assert _platforms(session) == [] and service.configuration_requests == []
+    # Other signed-in pages keep the sign-in redirect, framed or not.
+    staff_page = client.get("/staff/", headers=FRAMED)
+    assert staff_page.status_code == 302 and "/login" in staff_page.headers["Location"]
+
+
+def test_the_confirm_and_done_pages_may_be_framed_by_the_registering_vle(
+    client, platform: Platform, session
+):
+    service = install_registration(platform)
+    start = _start_url(service)
+    login = client.get("/login")
+    client.post(
+        "/login",
+        data={"username": "staffer", "password": PASSWORD, "csrf_token": csrf_of(login.text)},
+    )
+    confirm = client.get(start, headers=FRAMED)
+    assert confirm.status_code == 200
+    assert _frame_ancestors(confirm) == f"frame-ancestors 'self' {platform.url}"
+    done = client.post(
+        "/lti/register",
+        data={
+            "csrf_token": csrf_of(confirm.get_data(as_text=True)),
+            "openid_configuration": service.configuration_url,
+            "registration_token": service.token,
+        },
+        headers=FRAMED,
+    )
+    assert done.status_code == 200 and "quizapp is registered" in _text(done)
+    assert platform.url in _frame_ancestors(done)
+
+
+def test_a_student_signed_in_gets_403_not_the_registration(client, platform: Platform):
+    service = install_registration(platform)
+    login = client.get("/login")
+    client.post(
+        "/login",
+        data={"username": "student", "password": PASSWORD, "csrf_token": csrf_of(login.text)},
+    )
+    assert client.get(_start_url(service)).status_code == 403
+    assert service.configuration_requests == []
