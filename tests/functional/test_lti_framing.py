@@ -10,23 +10,21 @@ browser sends it; the Chromium journeys are in tests/browser/test_lti_browser.py
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from quizapp import create_app
 from quizapp.models import AuditEvent, Quiz, Role
 from quizapp.services.lti import add_platform
 from quizapp.services.users import create_user
 from tests.conftest import PASSWORD
-from tests.lti.platform import INSTRUCTOR, Person, Platform, running_platform
+from tests.lti.fixtures import register_platform
+from tests.lti.platform import INSTRUCTOR, Person, Platform
 
 LAUNCH = "http://localhost/lti/launch"
 FRAMED = {"Sec-Fetch-Dest": "iframe"}
@@ -35,54 +33,10 @@ SAM = Person("sub-sam", email="sam@uni.example", roles=(INSTRUCTOR,))
 
 
 @pytest.fixture
-def platform(clock: Any) -> Iterator[Platform]:
-    with running_platform(clock) as running:
-        yield running
-
-
-@pytest.fixture
-def make_app(app: Flask, database_url: str, clock: Any) -> Iterator[Callable[..., Flask]]:
-    """Apps with their own settings (the `app` fixture empties the database afterwards)."""
-    made: list[Flask] = []
-
-    def make(**overrides: Any) -> Flask:
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "lti-framing-secret",
-            "QUIZAPP_DATABASE_URL": database_url,
-            "QUIZAPP_CLOCK": clock,
-            "QUIZAPP_LTI_JWKS_REFETCH_SECONDS": 0,
-            **overrides,
-        }
-        made.append(create_app(config))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.extensions["quizapp_login_throttle"].close()
-        each.extensions["quizapp_db"].remove()
-        each.extensions["quizapp_db"].engine.dispose()
-
-
-def register(session: Session, platform: Platform, clock: Any) -> None:
-    add_platform(
-        session,
-        issuer=platform.issuer,
-        client_id=platform.client_id,
-        auth_login_url=platform.auth_login_url,
-        auth_token_url=platform.auth_token_url,
-        jwks_url=platform.jwks_url,
-        deployments=[platform.deployment_id],
-        now=clock(),
-        name="Test VLE",
-    )
-
-
-@pytest.fixture
 def roster(session: Session, platform: Platform, clock: Any, sample_bank: Any) -> None:
     create_user(session, "alice", PASSWORD, name="Alice A", email="alice@uni.example")
     create_user(session, "sam", None, name="Sam", email="sam@uni.example", role=Role.STAFF)
-    register(session, platform, clock)
+    register_platform(session, platform, clock)
 
 
 def session_cookie(response: TestResponse) -> str:
@@ -121,7 +75,7 @@ def test_without_a_platform_nobody_may_frame_and_the_cookie_stays_lax(make_app):
 def test_registered_platforms_may_frame_and_the_cookie_works_in_their_iframe(
     make_app, session, platform, clock
 ):
-    register(session, platform, clock)
+    register_platform(session, platform, clock)
     client = make_app(
         QUIZAPP_LTI_FRAME_ANCESTORS="https://*.instructure.com, https://vle.uni.example/"
     ).test_client()
@@ -158,7 +112,7 @@ def test_issuer_and_login_url_on_different_hosts_are_both_allowed(make_app, sess
 
 
 def test_lti_iframe_0_keeps_framing_refused_and_the_cookie_lax(make_app, session, platform, clock):
-    register(session, platform, clock)
+    register_platform(session, platform, clock)
     page = make_app(QUIZAPP_LTI_IFRAME="0").test_client().get("/login")
     assert frame_ancestors(page) == "'none'" and page.headers["X-Frame-Options"] == "DENY"
     assert "SameSite=Lax" in session_cookie(page)
@@ -194,7 +148,7 @@ def test_a_malformed_setting_stops_the_app(make_app, setting, value):
 def test_plain_http_away_from_this_machine_keeps_lax_https_gets_none_secure(
     make_app, session, platform, clock
 ):
-    register(session, platform, clock)
+    register_platform(session, platform, clock)
     app = make_app()
     # A browser drops a Secure cookie sent over plain http (except to localhost): the
     # session would be lost, so Lax it stays there.
@@ -211,7 +165,7 @@ def test_platforms_are_read_once_a_minute_not_per_request(make_app, session, pla
     for _ in range(5):
         assert frame_ancestors(client.get("/login")) == "'none'"
     assert embedding.loads == 1
-    register(session, platform, clock)
+    register_platform(session, platform, clock)
     assert frame_ancestors(client.get("/login")) == "'none'"  # cached for a minute
     assert embedding.loads == 1
     embedding.forget()  # as when the minute is up

@@ -64,11 +64,8 @@ def lti_app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
 
 
-@pytest.fixture
-def roster(session: Session, platform: Platform, clock: Any, sample_bank: Any) -> None:
-    create_user(session, "alice", None, name="Alice A", email="alice@uni.example")
-    create_user(session, "sam", None, name="Sam", email="sam@uni.example", role=Role.STAFF)
-    create_user(session, "pat", None, name="Pat Student", email="pat@uni.example")
+def register_platform(session: Session, platform: Platform, clock: Any) -> None:
+    """The test platform registered with quizapp, with its deployment."""
     add_platform(
         session,
         issuer=platform.issuer,
@@ -80,6 +77,14 @@ def roster(session: Session, platform: Platform, clock: Any, sample_bank: Any) -
         now=clock(),
         name="Test VLE",
     )
+
+
+@pytest.fixture
+def roster(session: Session, platform: Platform, clock: Any, sample_bank: Any) -> None:
+    create_user(session, "alice", None, name="Alice A", email="alice@uni.example")
+    create_user(session, "sam", None, name="Sam", email="sam@uni.example", role=Role.STAFF)
+    create_user(session, "pat", None, name="Pat Student", email="pat@uni.example")
+    register_platform(session, platform, clock)
     rotate_tool_key(session, clock())
     platform.tool_jwks = lambda: tool_jwks(session)
 
