@@ -45,7 +45,7 @@ from quizapp.domain.lti_roster import (
     rows_from_members,
 )
 from quizapp.domain.roster import MAX_ROWS
-from quizapp.models import LtiContext, LtiPerson, LtiPlatform, Role, User
+from quizapp.models import LtiContext, LtiPerson, LtiPlatform, User
 from quizapp.services import audit
 from quizapp.services.errors import Conflict, NotFound, ServiceError
 from quizapp.services.lti_access import TOKENS, AccessTokens, PlatformServiceError, call_service
@@ -53,6 +53,7 @@ from quizapp.services.roster import (
     CHANGED_SINCE_PREVIEW,
     RosterPlan,
     RosterResult,
+    add_staff_account,
     apply_roster,
     plan_roster,
 )
@@ -390,23 +391,14 @@ def apply_sync(
         for staff in plan.mapped.new_staff:
             if session.scalar(select(User.id).where(User.username == staff.username)):
                 raise Conflict(CHANGED_SINCE_PREVIEW)
-            user = User(
+            add_staff_account(
+                session,
                 username=staff.username,
                 name=staff.name,
                 email=staff.email,
-                role=Role.STAFF,
                 password_hash=None,  # they sign in from the VLE (or SSO)
-                created_at=now,
-            )
-            session.add(user)
-            session.flush()
-            audit.record(
-                session,
-                "staff_created",
-                now,
+                now=now,
                 actor_id=actor_id,
-                subject_id=user.id,
-                username=staff.username,
                 source="lti_roster_sync",
             )
             counts["staff"] += 1

@@ -23,6 +23,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -494,22 +495,48 @@ def create_staff_account(
     with unit_of_work(session):
         if session.scalars(select(User.id).where(User.username == username)).first():
             raise InvalidInput(f"User {username!r} already exists.")
-        user = User(
+        user = add_staff_account(
+            session,
             username=username,
             name=name,
             email=email,
-            role=Role.STAFF,
             password_hash=hash_password(password),
-            created_at=now,
-        )
-        session.add(user)
-        session.flush()
-        audit.record(
-            session,
-            "staff_created",
-            now,
+            now=now,
             actor_id=by.id if by is not None else None,
-            subject_id=user.id,
-            username=username,
         )
+    return user
+
+
+def add_staff_account(
+    session: Session,
+    *,
+    username: str,
+    name: str,
+    email: str,
+    password_hash: str | None,
+    now: datetime,
+    actor_id: int | None,
+    **details: Any,
+) -> User:
+    """A staff account and its `staff_created` audit event, in the caller's unit of
+    work (a staff member's form, the VLE roster sync)."""
+    user = User(
+        username=username,
+        name=name,
+        email=email,
+        role=Role.STAFF,
+        password_hash=password_hash,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        "staff_created",
+        now,
+        actor_id=actor_id,
+        subject_id=user.id,
+        username=username,
+        **details,
+    )
     return user
