@@ -932,13 +932,13 @@ def current_marks(session: Session, attempt_id: int) -> dict[int, Mark]:
 
 
 def answer_form_values(
-    session: Session, attempt: Attempt, answers: Mapping[int, Answer]
+    session: Session, attempt: Attempt, answers: Mapping[int, Answer | _StoredAnswer]
 ) -> dict[int, list[str]]:
     """The form values that put each stored answer back on the attempt page, by slot:
     what the student sent, as their question type shows it (as the attempt page renders
     it; never anything about correctness). `answers` are the rows the caller already
-    read (current_answers), so the values match the sequence numbers it reports with
-    them."""
+    read (current_answers or page_answers), so the values match the sequence numbers it
+    reports with them."""
     if not answers:
         return {}
     values: dict[int, list[str]] = {}

@@ -38,7 +38,8 @@ BUDGET = {
     # BEGIN, user by name, BEGIN IMMEDIATE, session, last login, audit event; then the
     # landing: BEGIN, every quiz, attempts, overrides
     "sign-in": 10,
-    "status": 5,
+    # BEGIN, user, attempt, the answers and flags in one statement
+    "status": 4,
 }
 
 
