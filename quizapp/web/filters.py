@@ -13,7 +13,9 @@ from quizapp.domain.scoring import format_mark
 
 
 def init_app(app: Flask) -> None:
-    from quizapp.web import course_zone
+    from quizapp.web import course_zone, question_html
+
+    question_html.init_app(app)  # question_section, the attempt page's questions
 
     @app.template_filter("local")
     def local(moment: datetime | None, fmt: str = "%a %d %b %Y, %H:%M %Z") -> str:

@@ -112,6 +112,9 @@ def _questions_for_page(attempt: Attempt) -> list[dict[str, Any]]:
             {
                 "number": number,
                 "slot": entry.slot,
+                # Immutable: with the variant, the key of web/question_html.py's cache.
+                "version_id": entry.version_id,
+                "variant": entry.variant,
                 "marks": entry.marks,
                 "stem_html": question.stem_html(entry.variant),
                 # Option labels may hold images, whose src the page rewrites as the
