@@ -17,6 +17,11 @@ ID token at the provider and signs in). Provider requests are labelled "IdP ..."
 
 Simulated students keep their cookies, attempt ids, CSRF tokens and next sequence
 numbers in the state file between phases (a JSON list written by the storm phase).
+
+The saturate and ceiling phases may run as several generators at once (options `part`,
+`parts`, `start_at`): each drives its own share of the students and of the concurrency,
+begins measuring at `start_at`, reports its raw latencies, and writes its students'
+state to its own file (part_state_path); run.py merges them.
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ class Meter:
         self.errors: Counter[str] = Counter()
         self.error_examples: list[str] = []
         self.requests = 0
+        self.parts = 1
 
     def start(self) -> None:
         self.t0 = time.perf_counter()
@@ -167,6 +173,8 @@ class Meter:
             "server_cpu_ms": (self.s1 - self.s0) * 1000 / CLK_TCK,
             "generator_cpu_ms": (self.g1 - self.g0) * 1000,
             "provider_cpu_ms": (self.p1 - self.p0) * 1000 / CLK_TCK,
+            # Several generators share the phase (run.py merges their percentiles).
+            **({"latencies_raw": every} if self.parts > 1 else {}),
             **extra,
         }
 
@@ -535,12 +543,23 @@ async def closed_loop(concurrency: int, duration: float, max_ops: int, operation
     return done
 
 
+async def start_together(opts: dict[str, Any]) -> None:
+    """Several generators of one phase begin their measured window at the same moment
+    (`start_at`, epoch seconds, set by run.py after all of them are launched)."""
+    start_at = opts.get("start_at")
+    if start_at:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+
+
 async def phase_saturate(
     args: argparse.Namespace, meter: Meter, c: httpx.AsyncClient, state: list[dict[str, Any]]
 ) -> dict:
     """Closed loop: `concurrency` students, each saving again as soon as acknowledged."""
     opts = args.options
-    active = [s for s in state if s.get("attempt_id")]
+    part, parts = opts.get("part", 0), opts.get("parts", 1)
+    # With several generators each takes its own students (every parts-th of the state
+    # file), so no two generators ever save for one student.
+    active = [s for i, s in enumerate(state) if s.get("attempt_id") and i % parts == part]
     concurrency = min(opts.get("concurrency", 32), len(active))
     random.shuffle(active)
     # Each worker drives its own students in turn (never two saves of one student at once).
@@ -552,6 +571,7 @@ async def phase_saturate(
         turn[k] += 1
         return await save_one(meter, c, student)
 
+    await start_together(opts)
     meter.start()
     done = await closed_loop(
         concurrency, opts.get("duration", 8.0), opts.get("max_ops", 20000), operation
@@ -606,10 +626,13 @@ async def phase_ceiling(
 ) -> dict:
     opts = args.options
     concurrency = opts.get("concurrency", 32)
+    first = opts.get("part", 0) * 100_000  # each generator's clients write their own keys
 
     async def operation(k: int) -> bool:
-        return await meter.request(c, None, "POST /write", "POST", f"/write/{k}", 200) is not None
+        r = await meter.request(c, None, "POST /write", "POST", f"/write/{first + k}", 200)
+        return r is not None
 
+    await start_together(opts)
     meter.start()
     done = await closed_loop(
         concurrency, opts.get("duration", 8.0), opts.get("max_ops", 20000), operation
@@ -628,6 +651,11 @@ PHASES = {
 }
 
 
+def part_state_path(state: Path, part: int) -> Path:
+    """Where generator `part` of several leaves the students' state."""
+    return state.with_name(f"{state.stem}.part{part}.json")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("phase", choices=sorted(PHASES))
@@ -639,6 +667,7 @@ def main() -> None:
     args = parser.parse_args()
     state = json.loads(args.state.read_text()) if args.state.exists() else []
     meter = Meter(args.master, args.provider)
+    meter.parts = args.options.get("parts", 1)
 
     async def run() -> dict[str, Any]:
         async with shared_client(args.base) as client:
@@ -647,10 +676,15 @@ def main() -> None:
     result = asyncio.run(run())
     # The login phase leaves the state as it found it: its new sessions would not match
     # the CSRF tokens that the later phases' saves send.
+    # One of several generators writes its own file, which run.py merges (its students
+    # are every parts-th entry: the rest it left as it found them).
     if args.phase in ("storm", "steady", "saturate", "submit"):
-        tmp = args.state.with_suffix(".tmp")
+        target = args.state
+        if meter.parts > 1:
+            target = part_state_path(args.state, args.options.get("part", 0))
+        tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
-        tmp.replace(args.state)
+        tmp.replace(target)
     json.dump(result, sys.stdout)
 
 

@@ -25,11 +25,12 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import sso_provider  # bench/ is sys.path[0] when run as a script
-from loadgen import children
+from loadgen import children, part_state_path, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -185,17 +186,9 @@ def stop_everything() -> None:
             stop_process(proc)
 
 
-def run_phase(
-    server: Server,
-    phase: str,
-    state: Path,
-    options: dict[str, Any],
-    limit: float,
-    provider: int = 0,
-) -> dict[str, Any]:
-    """One load generator process; `provider` is the OpenID provider's PID (its CPU is
-    measured apart from the server's)."""
-    command = [
+def _generator_command(server: Server, phase: str, state: Path, provider: int) -> list[str]:
+    """loadgen.py's command line up to its --options value."""
+    return [
         sys.executable,
         str(BENCH / "loadgen.py"),
         phase,
@@ -208,8 +201,20 @@ def run_phase(
         "--provider",
         str(provider),
         "--options",
-        json.dumps(options),
     ]
+
+
+def run_phase(
+    server: Server,
+    phase: str,
+    state: Path,
+    options: dict[str, Any],
+    limit: float,
+    provider: int = 0,
+) -> dict[str, Any]:
+    """One load generator process; `provider` is the OpenID provider's PID (its CPU is
+    measured apart from the server's)."""
+    command = [*_generator_command(server, phase, state, provider), json.dumps(options)]
     server.begin_phase()
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
     STARTED.append(proc)
@@ -221,6 +226,86 @@ def run_phase(
     if proc.returncode != 0:
         raise SystemExit(f"load generator phase {phase} failed ({proc.returncode})")
     result = json.loads(out)
+    result.update(server.end_phase())
+    result["workers"] = len(server.workers())
+    return result
+
+
+def default_generators() -> int:
+    """Generator processes for the saturation and ceiling phases: one Python process
+    tops out at one core (~2.8 CPU-ms per request), which was the ceiling of a single
+    generator; two or more let the cores, not the generator, set it (at most 4)."""
+    return max(2, min(4, (os.cpu_count() or 2) // 2))
+
+
+def run_generators(
+    server: Server,
+    phase: str,
+    state: Path,
+    options: dict[str, Any],
+    limit: float,
+    generators: int,
+) -> dict[str, Any]:
+    """`phase` (saturate or ceiling) run by `generators` load generator processes at
+    once, each with its share of the concurrency (and of the students), all measuring
+    from the same moment; their results merged into one as run_phase returns it."""
+    if generators <= 1:
+        return run_phase(server, phase, state, options, limit)
+    total = options["concurrency"]
+    shares = [total // generators + (1 if k < total % generators else 0) for k in range(generators)]
+    start_at = time.time() + 2.0  # every generator imported and connected by then
+    server.begin_phase()
+    procs = []
+    for k, share in enumerate(shares):
+        opts = {**options, "concurrency": share, "part": k, "parts": generators}
+        opts["start_at"] = start_at
+        command = [
+            *_generator_command(server, phase, state, 0),
+            json.dumps(opts),
+        ]
+        procs.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE))
+        STARTED.append(procs[-1])
+    parts = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                stop_process(p)
+            raise SystemExit(f"load generator phase {phase} ran over {limit} s") from None
+        if proc.returncode != 0:
+            raise SystemExit(f"load generator phase {phase} failed ({proc.returncode})")
+        parts.append(json.loads(out))
+    if phase == "saturate":  # each generator's students back into the one state file
+        merged = json.loads(state.read_text())
+        for k in range(generators):
+            path = part_state_path(state, k)
+            mine = json.loads(path.read_text())
+            for i in range(k, len(merged), generators):
+                merged[i] = mine[i]
+            path.unlink()
+        state.write_text(json.dumps(merged))
+    every = sorted(x for p in parts for x in p.pop("latencies_raw", []))
+    result: dict[str, Any] = {
+        # The windows overlap (same start, same length): the server's and the machine's
+        # CPU over the longest of them; each generator's own CPU adds up.
+        **max(parts, key=lambda p: p["wall_s"]),
+        "concurrency": total,
+        "generators": generators,
+        "latency_ms": summary(every),
+    }
+    for key in ("requests", "operations", "errors", "generator_cpu_ms"):
+        result[key] = sum(p[key] for p in parts)
+    for key in ("server_cpu_ms", "machine_cpu_ms", "machine_capacity_ms", "provider_cpu_ms"):
+        result[key] = max(p[key] for p in parts)
+    result["wall_s"] = max(p["wall_s"] for p in parts)
+    result["errors_by_label"] = dict(sum((Counter(p["errors_by_label"]) for p in parts), Counter()))
+    result["error_examples"] = [x for p in parts for x in p["error_examples"]][:5]
+    result["latency_by_label_ms"] = {}
+    result["per_generator"] = [
+        {k: p[k] for k in ("operations", "wall_s", "generator_cpu_ms", "concurrency")}
+        for p in parts
+    ]
     result.update(server.end_phase())
     result["workers"] = len(server.workers())
     return result
@@ -460,12 +545,13 @@ def phases_after_the_storm(
     )
     for c in [int(x) for x in args.saturation.split(",") if x]:
         log(f"autosave saturation: closed loop, concurrency {c}, {args.seconds:.0f} s")
-        results[f"saturate{c}"] = run_phase(
+        results[f"saturate{c}"] = run_generators(
             server,
             "saturate",
             state,
             {"concurrency": c, "duration": args.seconds, "max_ops": 20000},
             args.seconds + 90,
+            args.generators,
         )
         r = results[f"saturate{c}"]
         log(f"  {r['operations'] / r['wall_s']:.0f} saves/s, errors {r['errors']}")
@@ -810,6 +896,18 @@ def main() -> int:
         help="stop after the storms and the sign-in-only phases",
     )
     parser.add_argument(
+        "--storm-only",
+        action="store_true",
+        help="stop after the start storms (no sign-in-only phase)",
+    )
+    parser.add_argument(
+        "--generators",
+        type=int,
+        default=default_generators(),
+        help="load generator processes for the saturation and ceiling phases "
+        f"(default here: {default_generators()}: max(2, min(4, cores / 2)))",
+    )
+    parser.add_argument(
         "--profile-only",
         action="store_true",
         help="no server: set up, then only the in-process profile (SQL statements and "
@@ -817,6 +915,7 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
+    args.sign_in_only = args.sign_in_only or args.storm_only
     if args.profile_only:
         return profile_only()
     if args.database == "postgresql" and not postgres_answers():
@@ -922,7 +1021,7 @@ def main() -> int:
                     f"  {r['wall_s']:.2f} s, errors {r['errors']}, sign-in per student "
                     f"p50 {r['login_ms']['p50']:.0f} ms"
                 )
-            for mode in modes:
+            for mode in [] if args.storm_only else modes:
                 options = {
                     "password": PASSWORD,
                     "concurrency": 100,
@@ -961,12 +1060,13 @@ def main() -> int:
             try:
                 for c in [int(x) for x in args.saturation.split(",") if x]:
                     log(f"ceiling: closed loop, concurrency {c}, {args.seconds:.0f} s")
-                    results[f"ceiling{c}"] = run_phase(
+                    results[f"ceiling{c}"] = run_generators(
                         ceiling,
                         "ceiling",
                         state,
                         {"concurrency": c, "duration": args.seconds, "max_ops": 40000},
                         args.seconds + 90,
+                        args.generators,
                     )
                     r = results[f"ceiling{c}"]
                     log(f"  {r['operations'] / r['wall_s']:.0f} writes/s, errors {r['errors']}")
@@ -990,6 +1090,39 @@ def main() -> int:
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def idle(r: dict[str, Any]) -> float:
+    """The share of the machine's CPU left idle during a phase."""
+    return max(0.0, 1 - r["machine_cpu_ms"] / max(1.0, r["machine_capacity_ms"]))
+
+
+def saturation_summary(results: dict[str, Any]) -> list[str]:
+    """Saves/s at saturation against the ceiling at the same concurrency, and the server's
+    CPU-ms per save against its CPU-ms per bare write: the portable figure (it does not
+    depend on how much of the machine the generators take)."""
+    lines = []
+    for key, r in results.items():
+        ceil = results.get(f"ceiling{r.get('concurrency')}") if key.startswith("saturate") else None
+        if not ceil or not r["operations"] or not ceil["operations"]:
+            continue
+        rate, ceil_rate = r["operations"] / r["wall_s"], ceil["operations"] / ceil["wall_s"]
+        lines.append(
+            f"- concurrency {r['concurrency']}: {rate:.0f} saves/s ÷ {ceil_rate:.0f} writes/s "
+            f"= **{rate / ceil_rate:.2f}**; server CPU-ms per save "
+            f"**{r['server_cpu_ms'] / r['operations']:.2f}** (per bare write "
+            f"{ceil['server_cpu_ms'] / ceil['operations']:.2f}); generators' CPU-ms per save "
+            f"{r['generator_cpu_ms'] / r['operations']:.2f}, machine idle {idle(r):.0%} "
+            f"(ceiling run: {idle(ceil):.0%})"
+        )
+    if lines:
+        lines = [
+            "Saturation against the ceiling (same generators, same concurrency):",
+            "",
+            *lines,
+            "",
+        ]
+    return lines
 
 
 def render(
@@ -1048,10 +1181,12 @@ def render(
         f"{dt.datetime.now().isoformat(timespec='seconds')}; {os.cpu_count()} cores; "
         f"load average {load0} before, {load1} after (other jobs may share the machine); "
         f"gunicorn.conf.py: {primary.get('workers', '?')} sync workers; "
-        f"whole run {took:.0f} s.",
+        f"{args.generators} load generator process(es) in the saturation and ceiling "
+        f"phases; whole run {took:.0f} s.",
         "",
         table(rows),
         "",
+        *saturation_summary(results),
         "ops/s ÷ ceiling: saturation rows against the ceiling at the same concurrency, the "
         "others against the best ceiling run. CPU-ms/op: machine = all cores from /proc/stat "
         "(includes the load generator, the OpenID provider in single sign-on rows, and "
