@@ -324,7 +324,9 @@ def test_a_slow_platform_never_slows_a_submit(
         submit_in_browser(other, attempt_id, page)
         took = time.monotonic() - began
         assert len(platform.requests) == requests_before  # no call to the VLE
-        assert took < 2.0, f"a submit took {took:.2f} s while the VLE hung"
+        # The VLE's answer is held until this test lets it go, so a submit that waited
+        # on it would take the HTTP timeout (10 s); the margin is for a busy machine.
+        assert took < 8.0, f"a submit took {took:.2f} s while the VLE hung"
         assert not done  # the sender is still waiting
     finally:
         gradebook.gate.set()
