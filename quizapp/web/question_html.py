@@ -48,7 +48,10 @@ def question_section(q: dict[str, Any]) -> Markup:
         if "<img" in html:  # an image's URL may come from a file on disk: never kept
             return html
         while cache and len(cache) >= CACHE_SIZE:  # the oldest out first
-            del cache[next(iter(cache))]
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread's turn
+                break
         if len(cache) < CACHE_SIZE:
             cache[key] = html
     return html
