@@ -232,10 +232,12 @@ def run_phase(
 
 
 def default_generators() -> int:
-    """Generator processes for the saturation and ceiling phases: one Python process
-    tops out at one core (~2.8 CPU-ms per request), which was the ceiling of a single
-    generator; two or more let the cores, not the generator, set it (at most 4)."""
-    return max(2, min(4, (os.cpu_count() or 2) // 2))
+    """Generator processes for the saturation and ceiling phases: one per two cores, at
+    most 4. One Python process tops out at one core (~1.1-1.8 CPU-ms per request), so on
+    4 or more cores one generator would be the ceiling. On 2 cores a second one only
+    competes with the server for the same cores: measured back to back, the ceiling was
+    856/734 writes/s with one generator and 678/641 with two (bench/README.md)."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def run_generators(
@@ -905,7 +907,7 @@ def main() -> int:
         type=int,
         default=default_generators(),
         help="load generator processes for the saturation and ceiling phases "
-        f"(default here: {default_generators()}: max(2, min(4, cores / 2)))",
+        f"(default here: {default_generators()}: one per 2 cores, 1 to 4)",
     )
     parser.add_argument(
         "--profile-only",
