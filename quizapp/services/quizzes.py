@@ -54,7 +54,8 @@ def _cards(
 ) -> list[QuizCard]:
     """One card per quiz, in the order given, from three statements whatever the number
     of quizzes (the student's attempts, their overrides; the quizzes were read by the
-    caller), plus the release check of quizzes the student has attempted (`with_marks`)."""
+    caller), plus the release check of quizzes the student has finished an attempt of
+    (`with_marks`)."""
     if not quizzes:
         return []
     by_quiz: dict[int, list[Attempt]] = {q.id: [] for q in quizzes}
@@ -73,10 +74,13 @@ def _cards(
         timing = rules[quiz.id].timing
         max_attempts = rules[quiz.id].max_attempts
         in_progress = next((a for a in attempts if a.state is AttemptState.IN_PROGRESS), None)
-        marks_released = False
-        if with_marks and attempts:
-            marks_released = released(session, quiz_or_404(session, quiz.id), now).marks
         finished = [a.id for a in attempts if a.state is not AttemptState.IN_PROGRESS]
+        # Marks are shown for finished attempts only: a student with just a running one
+        # (the start page reloaded mid-attempt) needs no release check, which assembles
+        # every student whose close may differ.
+        marks_released = False
+        if with_marks and finished:
+            marks_released = released(session, quiz_or_404(session, quiz.id), now).marks
         cards.append(
             QuizCard(
                 quiz=quiz,

@@ -129,6 +129,13 @@ def test_the_journey_pages_stay_within_their_budgets(app, client, users, sample_
         assert client.get(f"/api/attempts/{attempt_id}").status_code == 200
     assert len(statements) <= BUDGET["status"], _listing(statements)
 
+    # The start page opened mid-attempt (it sends the student back to the attempt): no
+    # release check (no finished attempt has marks to show), as before the start.
+    with counting(app) as statements:
+        back = client.get(quiz_path)
+    assert back.status_code == 302 and back.headers["Location"] == attempt_path
+    assert len(statements) <= BUDGET["start page"], _listing(statements)
+
 
 def test_the_first_start_in_a_process_reads_the_plan_once(app, student) -> None:  # type: ignore[no-untyped-def]
     quiz_path = first_quiz_path(student)
