@@ -22,9 +22,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +58,7 @@ from tests.browser.helpers import (
     login,
     model_answers,
     start_quiz,
+    wait_ready,
 )
 
 
@@ -165,23 +163,6 @@ def _create_students(server: LiveServer) -> None:
         database.engine.dispose()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"gunicorn exited {proc.returncode}:\n{log.read_text(errors='replace')}"
-            )
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text(errors='replace')}")
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base = tmp_path_factory.mktemp("browser")
@@ -224,7 +205,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_ready(server.url, proc, server.log)
+        wait_ready(server.url, proc, server.log)
         yield server
     finally:
         proc.terminate()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -269,3 +272,22 @@ def no_horizontal_scroll(page: Page) -> None:
         raise AssertionError(
             f"{page.url}: scrollWidth {widths[0]} > clientWidth {widths[1]}; too wide: {wide}"
         )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    """Until a server started for a browser test answers /login with 200 (its log in the
+    error if it exits or never does)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"gunicorn exited {proc.returncode}:\n{log.read_text(errors='replace')}"
+            )
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text(errors='replace')}")

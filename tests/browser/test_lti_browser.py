@@ -26,9 +26,6 @@ import json
 import os
 import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +41,7 @@ from sqlalchemy.orm import Session
 
 import tests.browser.chromium_required  # noqa: F401  (skips or fails without Chromium)
 from quizapp.models import AuditEvent
-from tests.browser.helpers import BIN, CHROMIUM, CHROMIUM_ARGS, DESKTOP, ROOT
+from tests.browser.helpers import BIN, CHROMIUM, CHROMIUM_ARGS, DESKTOP, ROOT, wait_ready
 from tests.lti.platform import INSTRUCTOR, Person, Platform
 from tests.sso.provider import free_port
 
@@ -155,21 +152,6 @@ class LtiServer:
     log: Path
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not ready after 30 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def lti_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LtiServer]:
     """The VLE on localhost, and quizapp on 127.0.0.1 with the demo accounts and the
@@ -234,7 +216,7 @@ def lti_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LtiServer]:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(tool, proc, log)
+        wait_ready(tool, proc, log)
         yield LtiServer(tool, platform.url, database_url, log)
     finally:
         if proc is not None:

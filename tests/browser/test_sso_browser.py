@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -20,7 +16,7 @@ from sqlalchemy.orm import Session
 
 import tests.browser.chromium_required  # noqa: F401  (skips or fails without Chromium)
 from quizapp.models import AuditEvent, User
-from tests.browser.helpers import BIN, DESKTOP, ROOT
+from tests.browser.helpers import BIN, DESKTOP, ROOT, wait_ready
 from tests.sso.provider import OpenIdProvider, free_port, start_provider
 
 CLIENT_ID = "quizapp-browser"
@@ -33,21 +29,6 @@ class SsoServer:
     url: str
     database_url: str
     provider: OpenIdProvider
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not ready after 30 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +90,7 @@ def sso_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoServer]:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, log)
         yield SsoServer(url, database_url, provider)
     finally:
         if proc is not None:
